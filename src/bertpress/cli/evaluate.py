@@ -1,0 +1,5 @@
+"""`bertpress evaluate` (not written yet)."""
+
+
+def register(subparsers) -> None:
+    subparsers.add_parser("evaluate", help="(not written yet)")

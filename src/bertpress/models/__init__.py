@@ -1,0 +1,1 @@
+"""Model families (adapters), loading, shrinking and saving."""

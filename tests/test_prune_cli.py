@@ -1,0 +1,121 @@
+"""`bertpress prune` end to end on a tiny model: report, budget, reloading, bad input."""
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+from test_data import VOCAB, datasets_cache  # noqa: F401 (fixture)
+from test_evaluate import save_tiny_model
+from transformers import AutoModelForSequenceClassification, GPT2Config, GPT2ForSequenceClassification
+
+from bertpress import api, load
+from bertpress.cli import main
+from bertpress.models.adapters import get_adapter
+from bertpress.prune.report import LatencySetting
+
+WORDS = VOCAB[5:]
+FAST_LATENCY = ["--latency-batch-size", "2", "--latency-seq-length", "8"]
+
+
+def _sentence(rng: random.Random) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 9)))
+
+
+@pytest.fixture
+def rte_dir(tmp_path) -> Path:
+    """RTE-layout files with 64 training and 16 dev examples of random words."""
+    rng = random.Random(0)
+    folder = tmp_path / "glue" / "RTE"
+    folder.mkdir(parents=True)
+    for split, size in (("train", 64), ("dev", 16)):
+        rows = ["index\tsentence1\tsentence2\tlabel"]
+        for index in range(size):
+            label = rng.choice(["entailment", "not_entailment"])
+            rows.append(f"{index}\t{_sentence(rng)}\t{_sentence(rng)}\t{label}")
+        (folder / f"{split}.tsv").write_text("\n".join(rows) + "\n")
+    return folder.parent
+
+
+@pytest.fixture
+def model_dir(tmp_path) -> Path:
+    return save_tiny_model(tmp_path / "model")
+
+
+def _prune(model_dir, rte_dir, output, *extra) -> int:
+    return main(
+        ["prune", "--model", str(model_dir), "--task", "rte", "--data-dir", str(rte_dir), "--output", str(output)]
+        + ["--num-samples", "64", *FAST_LATENCY, *extra]
+    )
+
+
+def test_prune_writes_a_smaller_model_that_reloads_everywhere(model_dir, rte_dir, tmp_path, capsys):
+    output = tmp_path / "pruned"
+    assert _prune(model_dir, rte_dir, output, "--flops", "0.5", "--json", str(tmp_path / "r.json")) == 0
+    report = json.loads((output / "report.json").read_text())
+    assert report == json.loads((tmp_path / "r.json").read_text())
+    for key in ("task", "budget", "baseline", "pruned", "macs_ratio", "params_ratio", "speedup",
+                "heads_per_layer", "neurons_per_layer", "timings_s"):
+        assert key in report
+    assert set(report["timings_s"]) >= {"fisher", "search", "rearrange", "tune", "total"}
+    assert report["budget"] == {"macs_ratio": 0.5}
+    assert report["macs_ratio"] <= 0.5 * 1.005
+    assert report["pruned"]["params"] < report["baseline"]["params"]
+    assert "speedup" in capsys.readouterr().out
+
+    model = load(str(output))
+    assert get_adapter(model).heads_per_layer() == report["heads_per_layer"]
+    assert get_adapter(model).neurons_per_layer() == report["neurons_per_layer"]
+    stock = AutoModelForSequenceClassification.from_pretrained(output, trust_remote_code=True).eval()
+    inputs = {"input_ids": torch.tensor([[2, 7, 8, 9, 3, 10, 11, 3]])}
+    with torch.no_grad():
+        assert (model(**inputs).logits - stock(**inputs).logits).abs().max() < 1e-5
+
+    # a pruned model can be evaluated and pruned again
+    assert main(["evaluate", "--model", str(output), "--task", "rte", "--data-dir", str(rte_dir)]) == 0
+    again = tmp_path / "again"
+    assert _prune(output, rte_dir, again, "--flops", "0.6") == 0
+    assert json.loads((again / "report.json").read_text())["pruned"]["macs"] < report["pruned"]["macs"]
+
+
+@pytest.mark.parametrize("reconstruct", ["scales", "weights"])
+def test_the_same_seed_gives_the_same_model(model_dir, rte_dir, tmp_path, reconstruct):
+    config = api.PruneConfig(macs=0.6, num_samples=64, seed=3, reconstruct=reconstruct)
+    runs = []
+    for name in ("a", "b"):
+        api.prune(str(model_dir), "rte", tmp_path / name, config=config, data=api.DataSource(data_dir=str(rte_dir)),
+                  latency=LatencySetting(batch_size=2, seq_length=8), progress=False)
+        runs.append(load(str(tmp_path / name)).state_dict())
+    assert runs[0].keys() == runs[1].keys()
+    assert all(torch.equal(runs[0][key], runs[1][key]) for key in runs[0])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--flops", "1.5"], "the MACs ratio must be in (0, 1], got 1.5"),
+        (["--flops", "0"], "the MACs ratio must be in (0, 1], got 0.0"),
+        (["--flops", "0.5", "--num-samples", "8"], "--num-samples (8) must be at least one batch (32)"),
+    ],
+)
+def test_bad_budgets_and_samples_are_one_line_errors(model_dir, rte_dir, tmp_path, capsys, args, message):
+    output = tmp_path / "out"
+    assert _prune(model_dir, rte_dir, output, *args) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"bertpress prune: error: {message}"
+    assert not output.exists()
+
+
+def test_a_model_that_does_not_fit_the_task(tmp_path, rte_dir, capsys):
+    model = save_tiny_model(tmp_path / "three", num_labels=3)
+    assert _prune(model, rte_dir, tmp_path / "out", "--flops", "0.5") == 2
+    assert "needs 2" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_family_without_adapter(tmp_path, rte_dir, capsys):
+    GPT2ForSequenceClassification(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50)).save_pretrained(tmp_path / "gpt2")
+    assert _prune(tmp_path / "gpt2", rte_dir, tmp_path / "out", "--flops", "0.5") == 2
+    err = capsys.readouterr().err
+    assert "no adapter for model family 'gpt2'" in err and "Traceback" not in err

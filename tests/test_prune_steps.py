@@ -1,0 +1,97 @@
+"""Search, rearrangement and reconstruction, each on its own."""
+
+import pytest
+import torch
+from conftest import tiny_model
+
+from bertpress.measure.macs import UnitCosts, encoder_macs
+from bertpress.models.adapters import get_adapter
+from bertpress.models.shrink import shrink
+from bertpress.prune.fisher import collect_mask_gradients
+from bertpress.prune.masks import Masks, apply_masks
+from bertpress.prune.rearrange import loss_increase, rearrange
+from bertpress.prune.reconstruct import reconstruct, record_teacher
+from bertpress.prune.search import search_masks
+
+
+def random_batches(num_batches=4, batch_size=6, seq=11, num_labels=2, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(num_batches):
+        ids = torch.randint(5, 100, (batch_size, seq), generator=generator)
+        attention = torch.ones_like(ids)
+        attention[0, seq // 2 :] = 0  # some padding
+        labels = torch.randint(0, num_labels, (batch_size,), generator=generator)
+        out.append({"input_ids": ids, "attention_mask": attention, "labels": labels})
+    return out
+
+
+@pytest.mark.parametrize("ratio", [0.05, 0.3, 0.5, 0.77, 1.0])
+def test_search_meets_the_budget_and_keeps_the_most_important(ratio):
+    generator = torch.Generator().manual_seed(3)
+    heads = [torch.rand(4, generator=generator) for _ in range(3)]
+    neurons = [torch.rand(64, generator=generator) for _ in range(3)]
+    costs = UnitCosts(head=100.0, neuron=7.0, seq_length=10)
+    total = 12 * costs.head + 192 * costs.neuron
+    masks = search_masks(heads, neurons, costs, ratio * total)
+    kept = sum(masks.kept_heads()) * costs.head + sum(masks.kept_neurons()) * costs.neuron
+    assert kept <= ratio * total
+    assert kept > ratio * total - costs.head - costs.neuron  # nothing affordable left out
+    # within each kind, every kept unit matters more than every pruned one
+    for importance, mask in ((torch.cat(heads), torch.cat(masks.heads)), (torch.cat(neurons), torch.cat(masks.neurons))):
+        if 0 < mask.sum() < len(mask):
+            assert importance[mask == 1].min() >= importance[mask == 0].max()
+
+
+def test_rearrangement_keeps_counts_and_never_raises_the_loss_estimate():
+    generator = torch.Generator().manual_seed(0)
+    grads = [torch.randn(16, 20, generator=generator) for _ in range(3)]
+    importance = [g.pow(2).sum(0) for g in grads]
+    masks = Masks(heads=[(i > i.median()).float() for i in importance], neurons=[(i > 0).float() for i in importance])
+    rearranged = rearrange(masks, grads, grads)
+    assert rearranged.kept_heads() == masks.kept_heads()
+    for before, after, g in zip(masks.heads, rearranged.heads, grads):
+        assert loss_increase(after, g) <= loss_increase(before, g) + 1e-9
+    assert any(loss_increase(a, g) < loss_increase(b, g) - 1e-6 for b, a, g in zip(masks.heads, rearranged.heads, grads))
+
+
+def test_mask_gradients_are_repeatable_and_leave_weights_trainable():
+    model = tiny_model("bert")
+    adapter = get_adapter(model)
+    first = collect_mask_gradients(adapter, random_batches(), progress=False)
+    second = collect_mask_gradients(adapter, random_batches(), progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(first.heads + first.neurons, second.heads + second.neurons))
+    assert first.heads[0].shape == (4, 4) and first.neurons[0].shape == (4, 64)
+    assert all(p.requires_grad for p in model.parameters())
+
+
+@pytest.mark.parametrize("mode", ["scales", "weights"])
+def test_reconstruction_fits_the_blocks_and_shrinks_exactly(family, mode):
+    model = tiny_model(family)
+    adapter = get_adapter(model)
+    batches = random_batches()
+    with record_teacher(adapter) as teacher:
+        grads = collect_mask_gradients(adapter, batches, progress=False)
+    costs = UnitCosts.of(adapter, 11)
+    masks = search_masks(grads.head_importance(), grads.neuron_importance(), costs, 0.5 * encoder_macs(adapter, 11))
+    untuned_error = _first_block_error(adapter, masks, batches, teacher)
+    tuned = reconstruct(adapter, masks, batches, teacher, mode, progress=False)
+    # Layer 0 sees the teacher's own inputs, so its least-squares fit can only lower the error.
+    assert _first_block_error(adapter, tuned, batches, teacher) < untuned_error
+    with apply_masks(adapter, tuned):
+        masked = _logits(model, batches)
+    shrink(adapter, tuned.heads, tuned.neurons)
+    assert (_logits(model, batches) - masked).abs().max() < 1e-5
+
+
+def _first_block_error(adapter, masks, batches, teacher) -> float:
+    """Squared error of layer 0's attention output (before its LayerNorm) against the teacher's."""
+    with record_teacher(adapter) as student, apply_masks(adapter, masks):
+        _logits(adapter.model, batches)
+    pairs = zip(student.attention_targets[0], teacher.attention_targets[0], batches)
+    return sum(float((s - t)[b["attention_mask"].bool()].pow(2).sum()) for s, t, b in pairs)
+
+
+def _logits(model, batches):
+    with torch.no_grad():
+        return torch.cat([model(**{k: v for k, v in b.items() if k != "labels"}).logits for b in batches])

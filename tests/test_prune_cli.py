@@ -16,7 +16,7 @@ from bertpress.models.adapters import get_adapter
 from bertpress.prune.report import LatencySetting
 
 WORDS = VOCAB[5:]
-FAST_LATENCY = ["--latency-batch-size", "2", "--latency-seq-length", "8"]
+FAST_LATENCY = ["--batch-size", "2", "--seq-length", "8"]
 
 
 def _sentence(rng: random.Random) -> str:

@@ -95,7 +95,8 @@ def latency_table(
     threads = threads or torch.get_num_threads()
     heads, neurons = max(adapter.heads_per_layer()), max(adapter.neurons_per_layer())
     key = {
-        "device": _device_name(device),
+        "device": device,
+        "device_name": _device_name(device),
         "threads": threads,
         "batch_size": batch_size,
         "seq_length": seq_length,
@@ -140,7 +141,8 @@ def _block_ms(adapter: Adapter, block: str, units: int, key: dict) -> float:
     layer_inputs = _layer_inputs(probe, key)
     layer = probe.layer(0)
     with torch.inference_mode():
-        return time_callable(lambda: layer(*layer_inputs[0], **layer_inputs[1]), key["device"], key["threads"])
+        # Blocks are small and many: shorter runs than a whole-model measurement.
+        return time_callable(lambda: layer(*layer_inputs[0], **layer_inputs[1]), key["device"], key["threads"], 0.2)
 
 
 def _first(kept: int, total: int) -> torch.Tensor:

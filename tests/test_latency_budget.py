@@ -1,0 +1,66 @@
+"""Latency budgets: the block latency table, its fit, and the latency-aware search."""
+
+import json
+
+import pytest
+import torch
+from conftest import tiny_model
+from test_prune_cli import _prune, model_dir, rte_dir  # noqa: F401 (fixtures)
+
+from bertpress.measure.latency_table import LatencyTable, PiecewiseLinear, latency_table
+from bertpress.models.adapters import get_adapter
+from bertpress.prune.search import search_masks_latency
+
+
+def test_piecewise_fit_recovers_flat_then_slope():
+    units = [0, 1, 2, 4, 8, 16, 32, 64]
+    truth = PiecewiseLinear(empty=0.1, base=2.0, threshold=8, slope=0.5)
+    fitted = PiecewiseLinear.fit(units, [truth(n) for n in units])
+    assert fitted.empty == 0.1
+    assert fitted.base == pytest.approx(2.0) and fitted.threshold == 8 and fitted.slope == pytest.approx(0.5)
+
+
+def test_latency_search_keeps_the_prediction_within_budget():
+    table = LatencyTable(
+        attention=PiecewiseLinear(empty=0.05, base=1.0, threshold=1, slope=0.3),
+        ffn=PiecewiseLinear(empty=0.05, base=0.5, threshold=16, slope=0.02),
+        key={},
+    )
+    generator = torch.Generator().manual_seed(0)
+    heads = [torch.rand(4, generator=generator) for _ in range(3)]
+    neurons = [torch.rand(64, generator=generator) for _ in range(3)]
+    dense = table.encoder_ms([4] * 3, [64] * 3)
+    for ratio in (0.2, 0.5, 0.8):
+        masks = search_masks_latency(heads, neurons, table, ratio * dense)
+        predicted = table.encoder_ms(masks.kept_heads(), masks.kept_neurons())
+        assert predicted <= ratio * dense + 1e-9
+        # neurons below a block's threshold are free: a kept FFN block has at least that many
+        assert all(n == 0 or n >= 16 or n == 64 for n in masks.kept_neurons())
+
+
+def test_tables_are_measured_once_then_cached(tmp_path):
+    adapter = get_adapter(tiny_model("bert"))
+    table = latency_table(adapter, 2, 8, cache_dir=tmp_path, progress=False)
+    cached = list(tmp_path.iterdir())
+    assert len(cached) == 1
+    assert latency_table(adapter, 2, 8, cache_dir=tmp_path, progress=False) == table
+    assert json.loads(cached[0].read_text())["key"]["batch_size"] == 2
+    assert latency_table(adapter, 4, 8, cache_dir=tmp_path, progress=False).key["batch_size"] == 4
+
+
+def test_prune_with_a_latency_budget(model_dir, rte_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("BERTPRESS_CACHE", str(tmp_path / "cache"))
+    output = tmp_path / "pruned"
+    assert _prune(model_dir, rte_dir, output, "--latency", "0.6") == 0
+    report = json.loads((output / "report.json").read_text())
+    assert report["budget"]["latency_ratio"] == 0.6
+    assert report["budget"]["target_ms"] > 0
+    assert report["pruned"]["macs"] < report["baseline"]["macs"]
+    assert list((tmp_path / "cache" / "latency").iterdir())
+
+
+def test_one_budget_exactly(model_dir, rte_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _prune(model_dir, rte_dir, tmp_path / "out", "--flops", "0.5", "--latency", "0.5")
+    assert exit_info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err

@@ -18,6 +18,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it private; outputs follow the umask
     try:
         yield staging
     except BaseException:
@@ -37,7 +38,14 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", dir=final.parent)
+    os.chmod(tmp, 0o666 & ~_umask())
     with os.fdopen(fd, "w") as handle:
         json.dump(data, handle, indent=2)
         handle.write("\n")
     os.replace(tmp, final)
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current

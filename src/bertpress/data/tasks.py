@@ -1,0 +1,138 @@
+"""The task registry: what a task's data looks like, how many outputs its head has, how it is scored.
+
+A task names its model head (``head``), so question answering and token classification can join the
+registry later with their own columns, metrics and readers; the GLUE tasks below are all
+sequence classification (STS-B with one output: regression).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import BertpressError
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Where the inputs and the label of an example live in a table."""
+
+    text: tuple[str, ...]  # one column (single sentence) or two (a sentence pair)
+    label: str = "label"
+    header: tuple[str, ...] | None = None  # every column's name, for files without a header line
+
+
+@dataclass(frozen=True)
+class GlueFiles:
+    """A task's files in the layout of the GLUE download script: ``<folder>/<split>.tsv``."""
+
+    folder: str
+    columns: Columns
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    num_labels: int  # 1 for regression
+    main_metric: str  # the metric a report leads with
+    metrics: tuple[str, ...]  # names in ``measure.metrics.METRICS``
+    columns: Columns  # the hub's columns; also the default columns of a custom file
+    label_names: tuple[str, ...] = ()  # index -> name; empty for regression
+    splits: tuple[str, ...] = ("train", "dev")
+    head: str = "sequence_classification"
+    hub: tuple[str, str] | None = None  # (dataset id, config name) for ``datasets.load_dataset``
+    glue_files: GlueFiles | None = None
+
+    @property
+    def is_regression(self) -> bool:
+        return self.head == "sequence_classification" and self.num_labels == 1
+
+    @property
+    def problem_type(self) -> str:
+        """The ``problem_type`` a transformers config of this task's model carries."""
+        return "regression" if self.is_regression else "single_label_classification"
+
+    def resolve_split(self, split: str) -> str:
+        """The split's canonical name: ``dev`` means the first dev split (MNLI: ``dev_matched``)."""
+        if split in self.splits:
+            return split
+        if split == "dev":
+            return next(name for name in self.splits if name.startswith("dev"))
+        raise BertpressError(f"task '{self.name}' has no split '{split}' (known: {', '.join(self.splits)})")
+
+
+def _glue(name, folder, label_names, hub_text, file_columns, **fields) -> Task:
+    """A GLUE task: its hub config is its name; regression when it has no label names."""
+    defaults = {"main_metric": "accuracy", "metrics": ("accuracy",)}
+    return Task(
+        name=name,
+        num_labels=len(label_names) or 1,
+        columns=Columns(hub_text),
+        label_names=label_names,
+        hub=("nyu-mll/glue", name),
+        glue_files=GlueFiles(folder, file_columns),
+        **{**defaults, **fields},
+    )
+
+
+_ENTAILMENT = ("entailment", "not_entailment")
+_SENTENCE_PAIR = ("sentence1", "sentence2")
+
+# Label orders follow Hugging Face's ``nyu-mll/glue``, so hub-trained checkpoints score correctly.
+TASKS: dict[str, Task] = {
+    task.name: task
+    for task in (
+        _glue(
+            "cola",
+            "CoLA",
+            ("unacceptable", "acceptable"),
+            ("sentence",),
+            Columns(("sentence",), header=("source", "label", "original_label", "sentence")),
+            main_metric="matthews_correlation",
+            metrics=("matthews_correlation",),
+        ),
+        _glue("sst2", "SST-2", ("negative", "positive"), ("sentence",), Columns(("sentence",))),
+        _glue(
+            "mrpc",
+            "MRPC",
+            ("not_equivalent", "equivalent"),
+            _SENTENCE_PAIR,
+            Columns(("#1 String", "#2 String"), label="Quality"),
+            metrics=("accuracy", "f1"),
+        ),
+        _glue(
+            "qqp",
+            "QQP",
+            ("not_duplicate", "duplicate"),
+            ("question1", "question2"),
+            Columns(("question1", "question2"), label="is_duplicate"),
+            metrics=("accuracy", "f1"),
+        ),
+        _glue(
+            "stsb",
+            "STS-B",
+            (),
+            _SENTENCE_PAIR,
+            Columns(_SENTENCE_PAIR, label="score"),
+            main_metric="spearman",
+            metrics=("pearson", "spearman"),
+        ),
+        _glue(
+            "mnli",
+            "MNLI",
+            ("entailment", "neutral", "contradiction"),
+            ("premise", "hypothesis"),
+            Columns(_SENTENCE_PAIR, label="gold_label"),
+            splits=("train", "dev_matched", "dev_mismatched"),
+        ),
+        _glue("qnli", "QNLI", _ENTAILMENT, ("question", "sentence"), Columns(("question", "sentence"))),
+        _glue("rte", "RTE", _ENTAILMENT, _SENTENCE_PAIR, Columns(_SENTENCE_PAIR)),
+        _glue("wnli", "WNLI", ("not_entailment", "entailment"), _SENTENCE_PAIR, Columns(_SENTENCE_PAIR)),
+    )
+}
+
+
+def get_task(name: str) -> Task:
+    task = TASKS.get(name.lower())
+    if task is None:
+        raise BertpressError(f"unknown task '{name}' (known: {', '.join(TASKS)})")
+    return task

@@ -1,0 +1,50 @@
+"""Task metrics (the official GLUE ones), computed from logits with scikit-learn and scipy."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+from scipy.stats import ConstantInputWarning, pearsonr, spearmanr
+from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+
+from ..data.tasks import Task
+
+
+def _correlation(statistic: Callable) -> Callable[[np.ndarray, np.ndarray], float]:
+    def score(labels: np.ndarray, predictions: np.ndarray) -> float:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConstantInputWarning)
+            value = float(statistic(labels, predictions)[0])
+        # Constant predictions carry no information: score them 0, as Matthews correlation does,
+        # rather than NaN (which is not valid JSON).
+        return 0.0 if math.isnan(value) else value
+
+    return score
+
+
+# name -> metric(labels, predictions); predictions are class indices, or scores for regression.
+METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "accuracy": accuracy_score,
+    "f1": f1_score,  # binary, the positive class is 1 (MRPC "equivalent", QQP "duplicate")
+    "matthews_correlation": matthews_corrcoef,
+    "pearson": _correlation(pearsonr),
+    "spearman": _correlation(spearmanr),
+}
+
+
+def predictions(task: Task, logits: np.ndarray) -> np.ndarray:
+    """The predicted class of each example, or its predicted score for a regression task."""
+    logits = np.asarray(logits)
+    if task.is_regression:
+        return logits.reshape(len(logits))
+    return logits.argmax(axis=-1)
+
+
+def compute_metrics(task: Task, logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """``{metric: value}`` for each of the task's metrics, as fractions (accuracy 0.86, not 86)."""
+    predicted = predictions(task, logits)
+    labels = np.asarray(labels)
+    return {name: float(METRICS[name](labels, predicted)) for name in task.metrics}

@@ -1,0 +1,149 @@
+"""Fine-tuning a base model on a task: AdamW, linear warm-up then decay, a dev score per epoch."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from datasets import Dataset
+from tqdm.auto import tqdm
+from transformers import PretrainedConfig, get_linear_schedule_with_warmup, set_seed
+
+from ..data.sampling import sample
+from ..data.sources import DataSource, load_split
+from ..data.tasks import Task
+from ..data.tokenize import encode, iter_batches
+from ..measure.evaluate import EvalResult, check_config_fits_task, evaluate, model_config
+from ..models.loading import load_model, load_tokenizer
+from ..models.saving import save_model
+from ..outputs import atomic_dir
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 3
+    lr: float = 5e-5
+    batch_size: int = 32
+    max_length: int = 128
+    seed: int = 0
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    max_grad_norm: float = 1.0  # the transformers Trainer's default clipping
+
+
+@dataclass
+class EpochResult:
+    epoch: int
+    train_loss: float  # mean over the epoch's batches
+    dev: EvalResult
+
+    def to_dict(self) -> dict:
+        return {"epoch": self.epoch, "train_loss": self.train_loss, "metrics": self.dev.metrics}
+
+
+def finetune(
+    model_name: str,
+    task: Task,
+    source: DataSource,
+    output: str | os.PathLike,
+    config: TrainConfig = TrainConfig(),
+    *,
+    max_train_samples: int | None = None,
+    on_epoch: Callable[[EpochResult], None] | None = None,
+    progress: bool = True,
+) -> list[EpochResult]:
+    """Train ``model_name`` on ``task`` and save it to ``output``; nothing is written if anything fails."""
+    base_config = model_config(model_name)
+    has_head = _has_classifier(base_config)
+    if has_head:  # continue training it; a bare encoder gets a fresh head of the task's size
+        check_config_fits_task(base_config, task)
+    train_set = load_split(task, "train", source)
+    if max_train_samples is not None:
+        train_set = sample(train_set, max_train_samples, config.seed)
+    dev_set = load_split(task, "dev", source)
+    tokenizer = load_tokenizer(model_name)
+    set_seed(config.seed)  # before loading: a fresh head's initial weights are random
+    model = load_model(model_name, num_labels=None if has_head else task.num_labels)
+    describe_task(model.config, task)
+    history = train(model, tokenizer, task, train_set, dev_set, config, on_epoch=on_epoch, progress=progress)
+    with atomic_dir(output) as staging:
+        save_model(model, tokenizer, staging)
+    return history
+
+
+def train(
+    model,
+    tokenizer,
+    task: Task,
+    train_set: Dataset,
+    dev_set: Dataset,
+    config: TrainConfig,
+    *,
+    on_epoch: Callable[[EpochResult], None] | None = None,
+    progress: bool = True,
+) -> list[EpochResult]:
+    """Train ``model`` in place for ``config.epochs``, scoring it on ``dev_set`` after each epoch."""
+    set_seed(config.seed)  # dropout and shuffling repeat too
+    encoded = encode(train_set, tokenizer, config.max_length)
+    steps_per_epoch = math.ceil(len(encoded) / config.batch_size)
+    total_steps = config.epochs * steps_per_epoch
+    optimizer = torch.optim.AdamW(_parameter_groups(model, config.weight_decay), lr=config.lr)
+    scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps), total_steps)
+    history = []
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        losses = []
+        epoch_batches = iter_batches(
+            encoded, tokenizer, config.batch_size, shuffle=True, seed=config.seed + epoch, sort_by_length=True
+        )
+        for batch in tqdm(
+            epoch_batches, desc=f"epoch {epoch}/{config.epochs}", total=steps_per_epoch, disable=not progress
+        ):
+            loss = model(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            losses.append(loss.item())
+        model.eval()
+        dev = evaluate(
+            model,
+            tokenizer,
+            task,
+            dev_set,
+            split=task.resolve_split("dev"),
+            batch_size=2 * config.batch_size,  # no gradients to keep: larger batches fit
+            max_length=config.max_length,
+            progress=progress,
+        )
+        history.append(EpochResult(epoch, sum(losses) / len(losses), dev))
+        if on_epoch is not None:
+            on_epoch(history[-1])
+    return history
+
+
+def describe_task(config: PretrainedConfig, task: Task) -> None:
+    """Record the task in the model config, so the saved folder says what its outputs mean."""
+    config.finetuning_task = task.name
+    config.problem_type = task.problem_type
+    if task.label_names:
+        config.id2label = dict(enumerate(task.label_names))
+        config.label2id = {name: index for index, name in enumerate(task.label_names)}
+
+
+def _has_classifier(config: PretrainedConfig) -> bool:
+    """Whether the checkpoint has a trained classifier or is a bare encoder (e.g. ``BertModel``)."""
+    return any(name.endswith("ForSequenceClassification") for name in config.architectures or [])
+
+
+def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Decay weight matrices and embeddings only; biases and LayerNorm scales (vectors) are left alone."""
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in parameters if p.ndim >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in parameters if p.ndim < 2], "weight_decay": 0.0},
+    ]

@@ -1,0 +1,103 @@
+"""Evaluation: batching must not change a prediction, the JSON shape, and the shared teachers' scores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_model
+from test_data import datasets_cache, glue_dir, make_tokenizer  # noqa: F401 (fixtures)
+from transformers import BertTokenizer
+
+from bertpress.cli import main
+from bertpress.data.sources import DataSource, load_split
+from bertpress.data.tasks import get_task
+from bertpress.errors import BertpressError
+from bertpress.measure.evaluate import EvalResult, check_model_fits_task, evaluate
+from bertpress.measure.metrics import compute_metrics
+from bertpress.models.saving import save_model
+
+
+def tokenizer_for(family: str) -> BertTokenizer:
+    """The test vocabulary, without token types for the families whose models take none."""
+    if family in ("distilbert", "roberta"):
+        return make_tokenizer(model_input_names=["input_ids", "attention_mask"])
+    return make_tokenizer()
+
+
+def save_tiny_model(folder: Path, num_labels: int = 2, family: str = "bert") -> Path:
+    """A tiny random model and the test tokenizer, saved as a model folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    save_model(tiny_model(family, num_labels), tokenizer_for(family), folder)
+    return folder
+
+
+def test_eval_result_to_dict_is_the_json_shape():
+    result = EvalResult("mrpc", "dev", 408, {"accuracy": 0.86, "f1": 0.9})
+    metrics = {"accuracy": 0.86, "f1": 0.9}
+    assert result.to_dict() == {"task": "mrpc", "split": "dev", "num_examples": 408, "metrics": metrics}
+
+
+def test_batched_evaluation_equals_one_example_at_a_time(family, glue_dir):
+    task, model, tokenizer = get_task("rte"), tiny_model(family, 2), tokenizer_for(family)
+    dataset = load_split(task, "dev", DataSource(data_dir=str(glue_dir)))
+    with torch.no_grad():
+        logits = np.concatenate(
+            [model(**tokenizer(row["text_a"], row["text_b"], return_tensors="pt")).logits.numpy() for row in dataset]
+        )
+    expected = compute_metrics(task, logits, np.array(dataset["label"]))
+    assert evaluate(model, tokenizer, task, dataset, batch_size=3, progress=False).metrics == pytest.approx(expected)
+
+
+def test_evaluate_needs_only_call_logits_and_num_labels(glue_dir):
+    """An ONNX Runtime wrapper offers just this surface."""
+    task = get_task("stsb")
+    calls = []
+
+    class Wrapper:
+        config = SimpleNamespace(num_labels=1)
+
+        def __call__(self, **inputs):
+            calls.append((sorted(inputs), torch.is_grad_enabled()))
+            return SimpleNamespace(logits=inputs["attention_mask"].sum(1, keepdim=True).float())
+
+    dataset = load_split(task, "dev", DataSource(data_dir=str(glue_dir)))
+    result = evaluate(Wrapper(), make_tokenizer(), task, dataset, progress=False)
+    assert calls == [(["attention_mask", "input_ids", "token_type_ids"], False)]
+    assert result.num_examples == 2 and set(result.metrics) == {"pearson", "spearman"}
+
+
+def test_a_model_must_fit_the_task():
+    check_model_fits_task(tiny_model("bert", 3), get_task("mnli"))
+    with pytest.raises(BertpressError, match="the model has 2 output label\\(s\\) but task 'stsb' needs 1"):
+        check_model_fits_task(tiny_model("bert", 2), get_task("stsb"))
+
+
+def test_cli_writes_exactly_the_documented_json(tmp_path, glue_dir, capsys):
+    model_dir = save_tiny_model(tmp_path / "tiny-mnli", num_labels=3)
+    out = tmp_path / "result.json"
+    args = ["evaluate", "--model", str(model_dir), "--task", "mnli", "--data-dir", str(glue_dir), "--json", str(out)]
+    assert main(args) == 0
+    result = json.loads(out.read_text())
+    assert list(result) == ["task", "split", "num_examples", "metrics"]
+    assert (result["task"], result["split"], result["num_examples"]) == ("mnli", "dev_matched", 3)
+    assert list(result["metrics"]) == ["accuracy"] and 0 <= result["metrics"]["accuracy"] <= 1
+    assert "dev_matched" in capsys.readouterr().out
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["mrpc", "rte", "sst2", "stsb"])
+def test_shared_teachers_reproduce_their_dev_scores(shared, tmp_path, name):
+    teacher = shared / "models" / f"minilm-{name}"
+    out = tmp_path / "result.json"
+    args = ["evaluate", "--model", str(teacher), "--task", name, "--data-dir", str(shared / "data" / "glue")]
+    assert main([*args, "--json", str(out)]) == 0
+    metrics = json.loads(out.read_text())["metrics"]
+    reference = json.loads((teacher / "teacher.json").read_text())["dev"]
+    assert set(metrics) <= set(reference)
+    for metric, value in metrics.items():
+        assert value == pytest.approx(reference[metric], abs=0.005), metric

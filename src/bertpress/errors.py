@@ -3,3 +3,9 @@
 
 class BertpressError(Exception):
     """Bad input or an impossible request, explained in one sentence."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (libraries' messages run on for pages)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -1,5 +1,82 @@
-"""`bertpress bench` (not written yet)."""
+"""`bertpress bench`: latency, throughput, parameters, MACs and size; backends side by side."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from ..measure.bench import BACKENDS, bench
+from .common import add_json_option, emit, format_table, positive_int
+
+_COLUMNS = {
+    "backend": "backend",
+    "batch_size": "batch",
+    "latency_ms": "latency (ms)",
+    "throughput": "sequences/s",
+    "size_mb": "size (MB)",
+}
 
 
 def register(subparsers) -> None:
-    subparsers.add_parser("bench", help="(not written yet)")
+    parser = subparsers.add_parser(
+        "bench",
+        help="measure latency, throughput, parameters, MACs and size",
+        description="Time forward passes on random tokens (median of torch.utils.benchmark runs); "
+        "with --backends, compare PyTorch and ONNX Runtime, fp32 and int8, side by side.",
+    )
+    parser.add_argument("--model", required=True, help="model folder: PyTorch, or written by `bertpress export`")
+    parser.add_argument(
+        "--batch-sizes", type=comma_list(positive_int), default=(1, 32), metavar="N[,N...]", help="default 1,32"
+    )
+    parser.add_argument("--seq-length", type=positive_int, default=128, help="tokens per sequence (default 128)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="default cpu")
+    parser.add_argument("--threads", type=positive_int, help="intra-op threads (default: torch's current count)")
+    parser.add_argument(
+        "--backends",
+        type=comma_list(_backend),
+        metavar="B[,B...]",
+        help=f"backends to compare, from {','.join(BACKENDS)}; ONNX files are made on the fly",
+    )
+    parser.add_argument(
+        "--min-time", type=float, default=1.0, metavar="SECONDS", help="timing per measurement (default 1)"
+    )
+    add_json_option(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    result = bench(
+        args.model,
+        args.batch_sizes,
+        args.seq_length,
+        device=args.device,
+        threads=args.threads,
+        backends=args.backends,
+        min_run_time=args.min_time,
+    )
+    emit(args, result, render(result))
+
+
+def render(result: dict) -> str:
+    summary = (
+        f"{result['params']:,} parameters, {result['macs']:,} MACs per sequence, {result['size_mb']:.1f} MB; "
+        f"{result['seq_length']} tokens per sequence on {result['device']} with {result['threads']} thread(s)"
+    )
+    columns = [key for key in _COLUMNS if key in result["results"][0]]
+    rows = [[row[key] for key in columns] for row in result["results"]]
+    return f"{summary}\n\n{format_table([_COLUMNS[key] for key in columns], rows)}"
+
+
+def comma_list(item: Callable[[str], object]) -> Callable[[str], tuple]:
+    """An argparse type: comma-separated values, each parsed by ``item``."""
+
+    def parse(text: str) -> tuple:
+        return tuple(item(part.strip()) for part in text.split(","))
+
+    return parse
+
+
+def _backend(name: str) -> str:
+    if name not in BACKENDS:
+        raise argparse.ArgumentTypeError(f"unknown backend '{name}' (choose from {', '.join(BACKENDS)})")
+    return name

@@ -6,8 +6,8 @@ import argparse
 
 from ..data.sources import load_split
 from ..data.tasks import get_task
-from ..measure.evaluate import check_config_fits_task, evaluate, model_config
-from ..models.loading import load_model, load_tokenizer
+from ..measure.evaluate import check_config_fits_task, evaluate
+from ..models.loading import load_config, load_model, load_tokenizer
 from .common import add_data_options, add_json_option, data_source, emit, format_table, positive_int
 
 
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> None:
     task = get_task(args.task)
     split = task.resolve_split(args.split)
     # Every check that can fail comes before the weights load: a bad input costs nothing.
-    check_config_fits_task(model_config(args.model), task)
+    check_config_fits_task(load_config(args.model), task)
     dataset = load_split(task, split, data_source(args))
     tokenizer = load_tokenizer(args.model)
     model = load_model(args.model)

@@ -13,12 +13,11 @@ import numpy as np
 import torch
 from datasets import Dataset
 from tqdm.auto import tqdm
-from transformers import AutoConfig, PretrainedConfig
+from transformers import PretrainedConfig
 
 from ..data.tasks import Task
 from ..data.tokenize import encode, iter_batches
 from ..errors import BertpressError
-from ..models.loading import _first_line, resolve_model
 from .metrics import compute_metrics
 
 
@@ -42,14 +41,6 @@ def check_config_fits_task(config: PretrainedConfig, task: Task) -> None:
         raise BertpressError(
             f"the model has {config.num_labels} output label(s) but task '{task.name}' needs {task.num_labels}"
         )
-
-
-def model_config(name_or_path: str) -> PretrainedConfig:
-    """A model's config alone: checks against it fail before any weights load."""
-    try:
-        return AutoConfig.from_pretrained(resolve_model(name_or_path))
-    except (OSError, ValueError) as error:
-        raise BertpressError(f"could not load model '{name_or_path}': {_first_line(error)}") from error
 
 
 def evaluate(

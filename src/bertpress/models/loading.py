@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PretrainedConfig, PreTrainedModel
+from transformers.utils import logging as transformers_logging
 
-from ..errors import BertpressError
+from ..errors import BertpressError, first_line
+from ..export.onnx_model import ONNX_FILES, OnnxClassifier, onnx_file_in
 from .modeling_bertpress import pruned_class_for
 
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", *ONNX_FILES)
 
 
 def _bundled_minilm() -> str:
@@ -41,24 +44,49 @@ def resolve_model(name_or_path: str) -> str:
     return str(path)
 
 
-def load_model(name_or_path: str, num_labels: int | None = None) -> PreTrainedModel:
-    """A sequence-classification model in eval mode; a pruned folder loads without remote code.
-
-    ``num_labels`` gives a base model (no task head yet) a fresh head of that size.
-    """
+def load_config(name_or_path: str) -> PretrainedConfig:
+    """A model's config alone: checks against it can fail before any weights load."""
     source = resolve_model(name_or_path)
     try:
-        config = AutoConfig.from_pretrained(source)
-        if getattr(config, "bertpress", None):
-            model = pruned_class_for(config.architectures[0]).from_pretrained(source)
-        else:
-            extra = {"num_labels": num_labels} if num_labels is not None else {}
-            # A sentence-embedding checkpoint has no classifier; its fresh head is expected.
-            logging.getLogger("transformers.modeling_utils").setLevel(logging.ERROR)
-            model = AutoModelForSequenceClassification.from_pretrained(source, **extra)
-    except (OSError, ValueError, KeyError) as error:
-        raise BertpressError(f"could not load model '{name_or_path}': {_first_line(error)}") from error
+        return AutoConfig.from_pretrained(source)
+    except (OSError, ValueError) as error:
+        raise BertpressError(f"could not load model '{name_or_path}': {first_line(error)}") from error
+
+
+def load_model(name_or_path: str, num_labels: int | None = None) -> PreTrainedModel | OnnxClassifier:
+    """A sequence-classification model in eval mode; a pruned folder loads without remote code.
+
+    ``num_labels`` gives a base model (no task head yet) a fresh head of that size. A folder
+    written by ``bertpress export`` loads as an ``OnnxClassifier`` run by ONNX Runtime.
+    """
+    source = resolve_model(name_or_path)
+    if onnx_file_in(source):
+        return OnnxClassifier.from_folder(source)
+    config = load_config(name_or_path)
+    try:
+        with _quiet_transformers():
+            if getattr(config, "bertpress", None):
+                model = pruned_class_for(config.architectures[0]).from_pretrained(source)
+            else:
+                extra = {"num_labels": num_labels} if num_labels is not None else {}
+                model = AutoModelForSequenceClassification.from_pretrained(source, **extra)
+    except (OSError, ValueError, KeyError, RuntimeError) as error:  # RuntimeError: mismatched shapes
+        raise BertpressError(f"could not load model '{name_or_path}': {first_line(error)}") from error
     return model.eval()
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """No progress bar or warnings while loading: a base checkpoint's fresh classifier head is
+    expected, and a bad folder gets one clear error line instead."""
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+        transformers_logging.enable_progress_bar()
 
 
 def load_tokenizer(name_or_path: str):
@@ -66,12 +94,7 @@ def load_tokenizer(name_or_path: str):
     try:
         return AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError) as error:
-        raise BertpressError(f"could not load a tokenizer for '{name_or_path}': {_first_line(error)}") from error
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+        raise BertpressError(f"could not load a tokenizer for '{name_or_path}': {first_line(error)}") from error
 
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

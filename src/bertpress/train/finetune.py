@@ -16,8 +16,8 @@ from ..data.sampling import sample
 from ..data.sources import DataSource, load_split
 from ..data.tasks import Task
 from ..data.tokenize import encode, iter_batches
-from ..measure.evaluate import EvalResult, check_config_fits_task, evaluate, model_config
-from ..models.loading import load_model, load_tokenizer
+from ..measure.evaluate import EvalResult, check_config_fits_task, evaluate
+from ..models.loading import load_config, load_model, load_tokenizer
 from ..models.saving import save_model
 from ..outputs import atomic_dir
 
@@ -56,7 +56,7 @@ def finetune(
     progress: bool = True,
 ) -> list[EpochResult]:
     """Train ``model_name`` on ``task`` and save it to ``output``; nothing is written if anything fails."""
-    base_config = model_config(model_name)
+    base_config = load_config(model_name)
     has_head = _has_classifier(base_config)
     if has_head:  # continue training it; a bare encoder gets a fresh head of the task's size
         check_config_fits_task(base_config, task)

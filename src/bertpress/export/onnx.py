@@ -1,0 +1,167 @@
+"""Export a classifier (dense or pruned) to ONNX, fuse and quantize it, and prove every file
+computes what PyTorch computes.
+
+The graph comes from ``torch.onnx.export`` (the torch.export-based exporter) with dynamic batch
+and sequence axes. Per-layer sizes need nothing special: a pruned model is an ordinary module
+tree with smaller Linears, zero-size ones where a block was emptied.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import onnx
+import torch
+from transformers import PretrainedConfig, PreTrainedModel
+
+from ..errors import BertpressError
+from ..measure.latency import sample_inputs
+from ..measure.size import weights_size_mb
+from ..models.adapters import get_adapter
+from ..outputs import atomic_dir, write_json
+from ..quantize import quantize_onnx
+from ..quiet import quiet
+from .onnx_model import OnnxClassifier
+from .optimize import Fusions, fuse_transformer_ops
+
+TOLERANCE = 1e-4  # max |logit difference| an fp32 graph may show against PyTorch
+TRACE_SHAPE = (2, 8)  # batch and length of the example the graph is traced with
+# Validation uses another batch size and length, so it also proves that both axes are dynamic.
+CHECK_SHAPE = (3, 13)
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    file: str  # model.onnx, or model.int8.onnx
+    inputs: list[str]
+    opset: int
+    fusions: Fusions  # ORT's transformer fusions, and why they were not kept if they were not
+    max_abs_diff: float  # the fp32 graph's logits against PyTorch's, on the check batch
+    int8_max_abs_diff: float | None
+    size_mb: float
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "tolerance": TOLERANCE, "check_shape": list(CHECK_SHAPE)}
+
+
+def export_onnx(
+    model: PreTrainedModel, output: str | Path, *, tokenizer=None, int8: bool = False
+) -> ExportReport:
+    """Write folder ``output`` atomically: model.onnx (model.int8.onnx with ``int8``), config.json,
+    the tokenizer and export.json. ``bertpress.load`` loads the folder as an ``OnnxClassifier``."""
+    config = export_config(model)
+    with atomic_dir(output) as folder:
+        report = write_onnx(model.eval(), folder, config, int8=int8)
+        config.save_pretrained(folder)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(folder)
+        write_json(folder / "export.json", report.to_dict())
+    return report
+
+
+def export_config(model: PreTrainedModel) -> PretrainedConfig:
+    """The model's config, naming the stock architecture an ONNX model's skeleton is built from."""
+    config = copy.deepcopy(model.config)
+    config.architectures = [type(model).__name__.removeprefix("Pruned")]
+    return config
+
+
+def write_onnx(model: PreTrainedModel, folder: Path, config: PretrainedConfig, *, int8: bool) -> ExportReport:
+    """Trace, check, fuse (where exact) and optionally quantize ``model`` into ``folder``."""
+    names = input_names(model)
+    check = _check_inputs(config, names)
+    path = folder / "model.onnx"
+    _trace(model, path, names)
+    _require_exact(model, path, config, check, "the exported graph")
+    fusions = _fuse_where_exact(model, path, config, check)
+    diff = max_abs_diff(model, OnnxClassifier(path, config), check)
+    int8_diff = None
+    if int8:
+        fp32, path = path, folder / "model.int8.onnx"
+        quantize_onnx(fp32, path)
+        int8_diff = max_abs_diff(model, OnnxClassifier(path, config), check)
+        fp32.unlink()  # the folder holds one model: the one asked for
+    return ExportReport(path.name, names, _opset(path), fusions, diff, int8_diff, weights_size_mb(path))
+
+
+def input_names(model: PreTrainedModel) -> list[str]:
+    """The graph's inputs: token types only where the model has more than one type."""
+    takes_types = "token_type_ids" in inspect.signature(model.forward).parameters
+    types = takes_types and getattr(model.config, "type_vocab_size", 1) > 1
+    return ["input_ids", "attention_mask", *(["token_type_ids"] if types else [])]
+
+
+def max_abs_diff(model: PreTrainedModel, exported: OnnxClassifier, inputs: dict[str, torch.Tensor]) -> float:
+    with torch.inference_mode():
+        expected = model(**inputs).logits
+    return float((exported(**inputs).logits - expected).abs().max())
+
+
+def _trace(model: PreTrainedModel, path: Path, names: list[str]) -> None:
+    example = _with_token_types(sample_inputs(model.config, *TRACE_SHAPE), names)
+    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
+    with quiet():
+        torch.onnx.export(
+            model,
+            (),
+            str(path),
+            kwargs=example,
+            input_names=names,
+            output_names=["logits"],
+            dynamic_shapes={name: {0: batch, 1: sequence} for name in names},
+            dynamo=True,
+            external_data=False,  # one file; BERT-family classifiers are far below protobuf's 2 GB
+            verbose=False,
+        )
+
+
+def _check_inputs(config: PretrainedConfig, names: list[str]) -> dict[str, torch.Tensor]:
+    """A batch with a padded sequence and, where used, sentence pairs' second token type."""
+    inputs = _with_token_types(sample_inputs(config, *CHECK_SHAPE, seed=1), names)
+    half = CHECK_SHAPE[1] // 2
+    inputs["attention_mask"][0, half:] = 0
+    if "token_type_ids" in inputs:
+        inputs["token_type_ids"][:, half:] = 1
+    return inputs
+
+
+def _with_token_types(inputs: dict[str, torch.Tensor], names: list[str]) -> dict[str, torch.Tensor]:
+    if "token_type_ids" in names:
+        inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
+    return inputs
+
+
+def _require_exact(
+    model: PreTrainedModel, path: Path, config: PretrainedConfig, check: dict[str, torch.Tensor], what: str
+) -> None:
+    diff = max_abs_diff(model, OnnxClassifier(path, config), check)
+    if diff > TOLERANCE:
+        raise BertpressError(f"{what} differs from PyTorch by {diff:.3g} (tolerance {TOLERANCE:g})")
+
+
+def _fuse_where_exact(
+    model: PreTrainedModel, path: Path, config: PretrainedConfig, check: dict[str, torch.Tensor]
+) -> Fusions:
+    """Replace ``path`` with ORT's fused graph when it fits every layer and matches PyTorch."""
+    adapter = get_adapter(model)
+    fused = path.with_name("model.fused.onnx")
+    num_heads = adapter.hidden_size // adapter.head_size
+    fusions = fuse_transformer_ops(path, fused, num_heads, adapter.hidden_size)
+    if fusions.rejected:
+        return fusions
+    try:
+        _require_exact(model, fused, config, check, "the fused graph")
+    except BertpressError as mismatch:
+        fused.unlink()
+        return Fusions(fusions.fused_operators, str(mismatch))
+    os.replace(fused, path)
+    return fusions
+
+
+def _opset(path: Path) -> int:
+    model = onnx.load(path, load_external_data=False)
+    return next(entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx"))

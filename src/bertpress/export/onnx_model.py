@@ -1,0 +1,88 @@
+"""An exported classifier run by ONNX Runtime, standing in for a transformers model.
+
+It offers the surface that evaluation and timing use: ``model(**batch).logits`` with torch
+tensors in and out, ``model.config`` (``num_labels``, ``vocab_size``, ...), ``eval()``,
+``device`` and ``to("cpu")``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnxruntime as ort
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModelForSequenceClassification, PretrainedConfig
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from ..errors import BertpressError
+from ..models.modeling_bertpress import pruned_class_for
+
+# The fp32 graph first: it is the one loaded when a folder holds both.
+ONNX_FILES = ("model.onnx", "model.int8.onnx")
+
+
+def onnx_file_in(folder: str | Path) -> Path | None:
+    """The ONNX model an exported folder holds, if any."""
+    return next((Path(folder) / name for name in ONNX_FILES if (Path(folder) / name).is_file()), None)
+
+
+class OnnxClassifier:
+    """One ONNX file and its model's config; ``threads`` sets ONNX Runtime's intra-op threads."""
+
+    def __init__(self, path: str | Path, config: PretrainedConfig, threads: int | None = None):
+        self.path = Path(path)
+        self.config = config
+        self.device = torch.device("cpu")
+        self.threads: int | None = None
+        self._start_session(threads)
+
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> OnnxClassifier:
+        """The ONNX model in an exported folder, with the folder's ``config.json``."""
+        path = onnx_file_in(folder)
+        if path is None:
+            raise BertpressError(f"no {' or '.join(ONNX_FILES)} in {folder}")
+        return cls(path, AutoConfig.from_pretrained(folder))
+
+    def __call__(self, input_ids: torch.Tensor, **inputs: torch.Tensor) -> SequenceClassifierOutput:
+        """Logits for a batch; inputs the graph does not take (e.g. token types for DistilBERT) are ignored."""
+        defaults = {"attention_mask": torch.ones_like(input_ids), "token_type_ids": torch.zeros_like(input_ids)}
+        inputs = {**defaults, **inputs, "input_ids": input_ids}
+        feeds = {name: inputs[name].cpu().numpy() for name in self.input_names}
+        (logits,) = self.session.run(["logits"], feeds)
+        return SequenceClassifierOutput(logits=torch.from_numpy(logits))
+
+    def set_num_threads(self, threads: int | None) -> None:
+        """ONNX Runtime fixes its thread pool when a session starts: a new count needs a new session."""
+        if threads != self.threads:
+            self._start_session(threads)
+
+    def _start_session(self, threads: int | None) -> None:
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self.input_names = [node.name for node in self.session.get_inputs()]
+        self.threads = threads
+
+    def eval(self) -> OnnxClassifier:
+        return self
+
+    def to(self, device: str | torch.device) -> OnnxClassifier:
+        if torch.device(device).type != "cpu":
+            raise BertpressError(f"ONNX models run on the cpu here (onnxruntime's CPU provider), not on '{device}'")
+        return self
+
+    def skeleton(self) -> nn.Module:
+        """The PyTorch module tree the graph was exported from, on the meta device: every shape
+        (for adapters, parameter and MAC counts) and no weights."""
+        with torch.device("meta"):
+            if getattr(self.config, "bertpress", None):
+                return pruned_class_for(self.config.architectures[0])(self.config)
+            return AutoModelForSequenceClassification.from_config(self.config)
+
+
+def torch_module(model) -> nn.Module:
+    """The ``nn.Module`` whose shapes describe ``model``: the model itself, or an ONNX model's skeleton."""
+    return model.skeleton() if isinstance(model, OnnxClassifier) else model

@@ -1,0 +1,151 @@
+"""Latency, throughput, parameters, MACs and size of one model, or of several backends side by side.
+
+A backend is a runtime and a precision: ``torch-fp32``, ``torch-int8`` (torchao), ``onnx-fp32``
+and ``onnx-int8`` (ONNX Runtime). From a PyTorch folder the ONNX files are exported and quantized
+on the fly in a temporary folder; from an exported folder its own ONNX file is used.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ..errors import BertpressError
+from ..export.onnx import export_onnx
+from ..export.onnx_model import OnnxClassifier, torch_module
+from ..models.adapters import get_adapter
+from ..models.loading import load_model
+from ..quantize import Int8Dynamic, quantize, quantize_onnx
+from .latency import check_device, measure_latency
+from .macs import count_params, model_macs
+from .size import state_dict_size_mb, weights_size_mb
+
+
+def bench(
+    model: str,
+    batch_sizes: Sequence[int] = (1, 32),
+    seq_length: int = 128,
+    *,
+    device: str = "cpu",
+    threads: int | None = None,
+    backends: Sequence[str] | None = None,
+    min_run_time: float = 1.0,
+    progress: bool = True,
+) -> dict:
+    """Measure the model folder ``model``; with ``backends``, one row per backend and batch size.
+
+    Returns ``{"params", "macs", "seq_length", "device", "threads", "size_mb", "results"}``;
+    each result has ``batch_size``, ``latency_ms`` and ``throughput`` (sequences/s), plus
+    ``backend`` and that backend's ``size_mb`` when ``backends`` is given.
+    """
+    check_device(device)
+    threads = threads or torch.get_num_threads()
+
+    def rows(network) -> list[dict]:
+        return [_time(network, batch_size, seq_length, device, threads, min_run_time) for batch_size in batch_sizes]
+
+    loaded = load_model(model)
+    if backends is None:
+        results = rows(loaded)
+    else:
+        _check_backends(loaded, backends)
+        with tempfile.TemporaryDirectory(prefix="bertpress-bench-") as workdir:
+            variants = _Backends(loaded, Path(workdir))
+            results = []
+            for backend in tqdm(backends, desc="backends", disable=not progress):
+                network, size_mb = BACKENDS[backend](variants)
+                results += [{"backend": backend, **row, "size_mb": size_mb} for row in rows(network)]
+    module = torch_module(loaded)
+    return {
+        "params": count_params(module),
+        "macs": model_macs(get_adapter(module), seq_length),
+        "seq_length": seq_length,
+        "device": device,
+        "threads": threads,
+        "size_mb": _source_size_mb(model, loaded),
+        "results": results,
+    }
+
+
+def _time(model, batch_size: int, seq_length: int, device: str, threads: int, min_run_time: float) -> dict:
+    latency_ms = measure_latency(
+        model, batch_size, seq_length, device=device, threads=threads, min_run_time=min_run_time
+    )
+    throughput = batch_size * 1e3 / latency_ms  # sequences per second
+    return {"batch_size": batch_size, "latency_ms": round(latency_ms, 3), "throughput": round(throughput, 2)}
+
+
+def _check_backends(source, backends: Sequence[str]) -> None:
+    """Fail before any timing when an exported folder cannot give a requested backend."""
+    if not isinstance(source, OnnxClassifier):
+        return  # a PyTorch model gives every backend
+    if any(name.startswith("torch-") for name in backends):
+        raise BertpressError("the torch backends need a PyTorch model folder, not an ONNX export")
+    if "onnx-fp32" in backends and source.path.name != "model.onnx":
+        raise BertpressError(f"backend onnx-fp32 needs model.onnx, but {source.path.parent} holds only int8")
+
+
+def _source_size_mb(name_or_path: str, loaded) -> float:
+    if isinstance(loaded, OnnxClassifier):
+        return weights_size_mb(loaded.path)
+    return weights_size_mb(name_or_path) if Path(name_or_path).is_dir() else state_dict_size_mb(loaded)
+
+
+class _Backends:
+    """Each backend's model made from one loaded source: a PyTorch model or an ``OnnxClassifier``
+    (checked by ``_check_backends`` to hold what is asked of it).
+
+    ONNX files are exported and quantized in ``workdir`` when the source does not hold them.
+    A backend's size is that of its weights as they run (a PyTorch model's fp32 or int8 tensors,
+    an ONNX file), so that the rows compare like with like.
+    """
+
+    def __init__(self, source, workdir: Path):
+        self.source = source
+        self.workdir = workdir
+
+    def torch_fp32(self):
+        return self.source, state_dict_size_mb(self.source)
+
+    def torch_int8(self):
+        model = quantize(copy.deepcopy(self.source), Int8Dynamic())
+        return model, state_dict_size_mb(model)
+
+    def onnx_fp32(self):
+        return self._onnx(self._fp32_file)
+
+    def onnx_int8(self):
+        return self._onnx(self._int8_file)
+
+    def _onnx(self, path: Path):
+        return OnnxClassifier(path, self.source.config), weights_size_mb(path)
+
+    @cached_property
+    def _fp32_file(self) -> Path:
+        if isinstance(self.source, OnnxClassifier):
+            return self.source.path
+        folder = self.workdir / "onnx-fp32"
+        export_onnx(self.source, folder)
+        return folder / "model.onnx"
+
+    @cached_property
+    def _int8_file(self) -> Path:
+        if isinstance(self.source, OnnxClassifier) and self.source.path.name == "model.int8.onnx":
+            return self.source.path
+        target = self.workdir / "model.int8.onnx"
+        quantize_onnx(self._fp32_file, target)
+        return target
+
+
+BACKENDS: dict[str, Callable[[_Backends], tuple]] = {
+    "torch-fp32": _Backends.torch_fp32,
+    "torch-int8": _Backends.torch_int8,
+    "onnx-fp32": _Backends.onnx_fp32,
+    "onnx-int8": _Backends.onnx_int8,
+}

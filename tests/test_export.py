@@ -1,0 +1,175 @@
+"""ONNX export of dense and pruned models of every family: the logits PyTorch computes, on shapes
+other than the traced one; int8; the wrapper evaluation uses; which ORT fusions fit pruned layers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import tiny_model
+from test_data import datasets_cache, glue_dir  # noqa: F401 (fixtures)
+from test_evaluate import save_tiny_model
+from test_shrink import _uneven_masks
+
+from bertpress.cli import main
+from bertpress.errors import BertpressError
+from bertpress.export.onnx import TOLERANCE, export_onnx, input_names
+from bertpress.export.onnx_model import OnnxClassifier
+from bertpress.export.optimize import fuse_transformer_ops
+from bertpress.models.adapters import get_adapter
+from bertpress.models.loading import load_model
+from bertpress.models.saving import save_model
+from bertpress.models.shrink import shrink
+
+
+def distinctive_model(family: str, pruned: bool = False):
+    """A tiny model with sharp attention and logits of order one, so that a wrong head split or a
+    wrong op shows far above the tolerance; pruned to heads [2, 0, 4] and neurons [32, 64, 0]."""
+    model = tiny_model(family)
+    adapter = get_adapter(model)
+    with torch.no_grad():
+        for index in range(adapter.num_layers):
+            paths = adapter.layer_paths(index)
+            adapter.module(paths.query).weight.mul_(8)
+            adapter.module(paths.key).weight.mul_(8)
+        for linear in adapter.per_sequence_linears():
+            linear.weight.mul_(10)
+    if pruned:
+        masks = _uneven_masks(adapter)
+        shrink(adapter, masks.heads, masks.neurons)
+    return model
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    """``exports(family, pruned, int8)`` -> (PyTorch model, export folder, report), made once per module."""
+    made = {}
+
+    def export(family: str, pruned: bool = False, int8: bool = False):
+        key = (family, pruned, int8)
+        if key not in made:
+            model = distinctive_model(family, pruned)
+            folder = tmp_path_factory.mktemp(f"{family}-{'pruned' if pruned else 'dense'}{'-int8' if int8 else ''}")
+            made[key] = (model, folder / "onnx", export_onnx(model, folder / "onnx", int8=int8))
+        return made[key]
+
+    return export
+
+
+def new_inputs(batch_size: int, seq_length: int) -> dict[str, torch.Tensor]:
+    """A batch unlike the traced one (2 × 8): another size and length, padding, sentence pairs."""
+    generator = torch.Generator().manual_seed(batch_size * 100 + seq_length)
+    ids = torch.randint(5, 100, (batch_size, seq_length), generator=generator)
+    mask = torch.ones_like(ids)
+    mask[0, seq_length // 2 + 1 :] = 0
+    types = torch.zeros_like(ids)
+    types[:, seq_length // 2 :] = 1
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+
+
+def pytorch_logits(model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    with torch.no_grad():
+        return model(**{name: inputs[name] for name in input_names(model)}).logits
+
+
+@pytest.mark.parametrize("pruned", [False, True], ids=["dense", "pruned"])
+def test_onnx_logits_match_pytorch_on_new_shapes(family, pruned, exports):
+    model, folder, report = exports(family, pruned)
+    assert report.file == "model.onnx" and report.max_abs_diff <= TOLERANCE
+    exported = load_model(str(folder))
+    assert isinstance(exported, OnnxClassifier)
+    for shape in [(5, 21), (1, 1)]:
+        inputs = new_inputs(*shape)
+        expected = pytorch_logits(model, inputs)
+        assert (exported(**inputs).logits - expected).abs().max() <= TOLERANCE, shape
+    assert expected.abs().max() > 0.3  # logits large enough for the tolerance to mean something
+
+
+@pytest.mark.parametrize("family", ["bert", "distilbert"])
+def test_int8_export_runs_close_to_pytorch_and_is_smaller(family, exports):
+    model, folder, report = exports(family, pruned=True, int8=True)
+    assert sorted(path.name for path in folder.iterdir()) == ["config.json", "export.json", "model.int8.onnx"]
+    assert report.max_abs_diff <= TOLERANCE  # the fp32 graph it was quantized from
+    inputs = new_inputs(4, 17)
+    expected = pytorch_logits(model, inputs)
+    error = (load_model(str(folder))(**inputs).logits - expected).abs().max()
+    assert error < 0.05 * expected.abs().max()
+    assert report.int8_max_abs_diff < 0.05 * expected.abs().max()
+    assert report.size_mb < exports(family, pruned=True)[2].size_mb
+    assert json.loads((folder / "export.json").read_text())["file"] == "model.int8.onnx"
+
+
+def test_the_wrapper_takes_what_a_tokenizer_gives(exports):
+    _, folder, _ = exports("distilbert")
+    exported = load_model(str(folder))
+    ids = torch.randint(5, 100, (2, 6))
+    logits = exported(input_ids=ids).logits  # the attention mask defaults to all ones
+    assert logits.shape == (2, exported.config.num_labels) and logits.dtype == torch.float32
+    # DistilBERT's graph takes no token types: a tokenizer's are ignored.
+    with_types = exported(input_ids=ids, attention_mask=torch.ones_like(ids), token_type_ids=torch.ones_like(ids))
+    assert torch.equal(logits, with_types.logits)
+    assert exported.eval() is exported and exported.to("cpu") is exported
+    with pytest.raises(BertpressError, match="ONNX models run on the cpu"):
+        exported.to("cuda")
+
+
+def test_evaluate_scores_an_export_as_its_pytorch_model(tmp_path, glue_dir, capsys):
+    source = save_tiny_model(tmp_path / "torch", family="bert")
+    export = ["export", "--model", str(source), "--output", str(tmp_path / "onnx")]
+    assert main([*export, "--json", str(tmp_path / "export.json")]) == 0
+    report = json.loads((tmp_path / "export.json").read_text())
+    assert report["output"] == str(tmp_path / "onnx")
+    assert report["inputs"] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert (tmp_path / "onnx" / "tokenizer_config.json").is_file()
+    scores = {}
+    for name in ("torch", "onnx"):
+        out = tmp_path / f"{name}.json"
+        evaluate = ["evaluate", "--model", str(tmp_path / name), "--task", "rte", "--data-dir", str(glue_dir)]
+        assert main([*evaluate, "--json", str(out)]) == 0
+        scores[name] = json.loads(out.read_text())["metrics"]
+    assert scores["onnx"] == pytest.approx(scores["torch"])
+    assert "ONNX Runtime transformer fusions" in capsys.readouterr().out
+
+
+def _torchscript_export(model, path) -> None:
+    """The legacy exporter, whose attention pattern ORT's optimizer recognises."""
+    model.config._attn_implementation = "eager"
+    ids = torch.randint(5, 100, (2, 8))
+    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}}
+    torch.onnx.export(
+        model, (), str(path), kwargs={"input_ids": ids, "attention_mask": torch.ones_like(ids)},
+        dynamo=False, input_names=list(axes), output_names=["logits"], dynamic_axes=axes,
+    )
+
+
+@pytest.mark.filterwarnings("ignore")  # the legacy exporter's tracing warnings
+@pytest.mark.parametrize("pruned", [False, True], ids=["dense", "pruned"])
+def test_fused_attention_with_the_dense_head_count_fits_only_dense_layers(pruned, tmp_path):
+    _torchscript_export(distinctive_model("bert", pruned), tmp_path / "model.onnx")
+    fusions = fuse_transformer_ops(tmp_path / "model.onnx", tmp_path / "fused.onnx", num_heads=4, hidden_size=32)
+    if pruned:  # layer 0 keeps 2 of 4 heads; layer 1 none (no attention left to fuse)
+        assert fusions.fused_operators["Attention"] == 2
+        assert "assumes 4 heads in every layer" in fusions.rejected
+        assert not (tmp_path / "fused.onnx").exists()
+    else:
+        assert fusions.fused_operators["Attention"] == 3 and not fusions.rejected
+        assert (tmp_path / "fused.onnx").is_file()
+
+
+def test_export_bad_input_is_one_line(tmp_path, exports, capsys):
+    source = tmp_path / "model"
+    source.mkdir()
+    save_model(tiny_model("bert"), None, source)
+    _, onnx_folder, _ = exports("bert")
+    capsys.readouterr()  # setup's progress bars
+    cases = {
+        "model folder not found": ["--model", str(tmp_path / "absent"), "--output", str(tmp_path / "out")],
+        "--output must differ from --model": ["--model", str(source), "--output", str(source)],
+        "is already an ONNX export": ["--model", str(onnx_folder), "--output", str(tmp_path / "out")],
+    }
+    for message, argv in cases.items():
+        assert main(["export", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("bertpress export: error: ") and message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()

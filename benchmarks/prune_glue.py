@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import tempfile
 from pathlib import Path
 
-import torch
-from _results import machine, markdown_table, shared_dir, write_section
+import matplotlib
 
-from bertpress import api
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from _results import RESULTS, machine, markdown_table, shared_dir, write_section  # noqa: E402
+
+from bertpress import api  # noqa: E402
 from bertpress.data.sources import DataSource, load_split
 from bertpress.data.tasks import get_task
 from bertpress.measure.evaluate import evaluate
@@ -46,7 +51,7 @@ def points(metrics: dict, metric: str) -> float:
     return 100 * metrics[metric]
 
 
-def sweep_row(task: str, teacher: Path, data: DataSource, ratio: float) -> list:
+def sweep_run(task: str, teacher: Path, data: DataSource, ratio: float) -> dict:
     metric = get_task(task).main_metric
     with tempfile.TemporaryDirectory() as tmp:
         report = api.prune(str(teacher), task, Path(tmp) / "pruned", config=PruneConfig(macs=ratio), data=data)
@@ -55,16 +60,66 @@ def sweep_row(task: str, teacher: Path, data: DataSource, ratio: float) -> list:
         for batch in (1, 32):
             dense_ms = measure_latency(dense, batch, 128)
             speedup[batch] = dense_ms / measure_latency(pruned, batch, 128)
-    before, after = points(report.baseline.metrics, metric), points(report.pruned.metrics, metric)
-    reference = REFERENCE.get(task, ({}, None))[0].get(ratio)
-    t = report.timings_s
-    print(f"{task} {ratio}: {metric} {before:.2f} -> {after:.2f}, speedup b32 {speedup[32]:.2f}x, {t['total']:.0f} s")
+    run = {
+        "task": task, "ratio": ratio, "metric": metric,
+        "before": points(report.baseline.metrics, metric), "after": points(report.pruned.metrics, metric),
+        "macs_ratio": report.macs_ratio, "speedup_b1": speedup[1], "speedup_b32": speedup[32],
+        "timings_s": report.timings_s, "heads_per_layer": report.heads_per_layer,
+        "neurons_per_layer": report.neurons_per_layer,
+    }
+    print(f"{task} {ratio}: {metric} {run['before']:.2f} -> {run['after']:.2f}, "
+          f"speedup b32 {speedup[32]:.2f}x, {report.timings_s['total']:.0f} s", flush=True)
+    return run
+
+
+def sweep_row(run: dict) -> list:
+    reference = REFERENCE.get(run["task"], ({}, None))[0].get(run["ratio"])
+    t = run["timings_s"]
     return [
-        ratio, f"{before:.2f}", f"{after:.2f}", f"{after - before:+.2f}",
+        run["ratio"], f"{run['before']:.2f}", f"{run['after']:.2f}", f"{run['after'] - run['before']:+.2f}",
         "" if reference is None else f"{reference:+.1f}",
-        f"{report.macs_ratio:.3f}", f"{speedup[1]:.2f}x", f"{speedup[32]:.2f}x",
+        f"{run['macs_ratio']:.3f}", f"{run['speedup_b1']:.2f}x", f"{run['speedup_b32']:.2f}x",
         *(f"{t[phase]:.1f}" for phase in ("prepare", "fisher", "search", "rearrange", "tune", "total")),
     ]
+
+
+def target_rows(runs: list[dict]) -> list[list]:
+    """The issue's targets against what this run measured (MRPC, STS-B and SST-2)."""
+    graded = [r for r in runs if r["task"] in REFERENCE]
+    rows = []
+    for ratio, limit, reference in ((0.6, 0.7, 1.0), (0.5, 1.5, 1.95)):
+        drops = [r["before"] - r["after"] for r in graded if r["ratio"] == ratio]
+        if drops:
+            mean = sum(drops) / len(drops)
+            rows.append([f"mean drop at {ratio} MACs (points)", f"<= {limit} (reference {reference})",
+                         f"{mean:.2f}", "met" if mean <= limit else "MISSED"])
+    for r in runs:
+        reference_time = REFERENCE.get(r["task"], ({}, None))[1]
+        if r["ratio"] == 0.5:
+            limit = min(120, reference_time) if reference_time else 120
+            rows.append([f"{r['task']} prune time at 0.5 (s)", f"<= {limit}", f"{r['timings_s']['total']:.0f}",
+                         "met" if r["timings_s"]["total"] <= limit else "MISSED"])
+            rows.append([f"{r['task']} speedup at 0.5, batch 32", ">= 1.7x", f"{r['speedup_b32']:.2f}x",
+                         "met" if r["speedup_b32"] >= 1.7 else "MISSED"])
+    return rows
+
+
+def plot(runs: list[dict], path: Path) -> None:
+    """Dev-metric change against the MACs ratio, ours (solid) and the reference code (dashed)."""
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for task in dict.fromkeys(r["task"] for r in runs):
+        mine = sorted((r["ratio"], r["after"] - r["before"]) for r in runs if r["task"] == task)
+        line, = axes.plot(*zip(*mine), marker="o", label=f"{task} (bertpress)")
+        reference = sorted(REFERENCE.get(task, ({}, None))[0].items())
+        if reference:
+            axes.plot(*zip(*reference), linestyle="--", marker="x", color=line.get_color(), label=f"{task} (reference)")
+    axes.axhline(0, color="grey", linewidth=0.5)
+    axes.set_xlabel("MACs kept (ratio)")
+    axes.set_ylabel("dev metric change (points)")
+    axes.set_title("Retraining-free pruning of MiniLM teachers")
+    axes.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
 
 
 def ablation_rows(task: str, teacher: Path, data: DataSource, ratio: float) -> list[list]:
@@ -97,7 +152,7 @@ def ablation_rows(task: str, teacher: Path, data: DataSource, ratio: float) -> l
             result = evaluate(variant_adapter.model, tokenizer, task_spec, dev, progress=False)
         score = points(result.metrics, task_spec.main_metric)
         rows.append([task, name, f"{score:.2f}", f"{score - dense:+.2f}"])
-        print(f"ablation {task} {name}: {score:.2f}")
+        print(f"ablation {task} {name}: {score:.2f}", flush=True)
     return rows
 
 
@@ -117,21 +172,29 @@ def main() -> None:
 
     sections = [f"Machine: {machine()}. 2,048 calibration samples, seed 0, default settings "
                 "(rearrangement on, weight refit). Speedups: dense / pruned latency at sequence length 128, "
-                "both timed in the same process. Drops are in points of the task's main dev metric; "
-                "'reference' is Kwon et al.'s code on the same teachers (from the issue)."]
-    headers = ["MACs", "before", "after", "drop", "reference drop", "MACs ratio", "speedup b1", "speedup b32",
+                "both timed in the same process. 'change' is pruned minus dense, in points of the task's main "
+                "dev metric (negative = a loss); 'reference' is Kwon et al.'s code on the same teachers (from "
+                "the issue). A drop in the targets table is dense minus pruned (negative = the pruned model scored higher)."]
+    headers = ["MACs", "before", "after", "change", "reference change", "MACs ratio", "speedup b1", "speedup b32",
                "prepare s", "fisher s", "search s", "rearrange s", "tune s", "total s"]
+    runs = []
     for task in tasks:
         teacher = shared / "models" / f"minilm-{task}"
-        rows = [sweep_row(task, teacher, data, ratio) for ratio in ratios]
+        task_runs = [sweep_run(task, teacher, data, ratio) for ratio in ratios]
+        runs += task_runs
         metric = get_task(task).main_metric
         reference_time = REFERENCE.get(task, ({}, None))[1]
         note = f" (reference prune time ~{reference_time} s)" if reference_time else ""
-        sections.append(f"### {task.upper()} ({metric}){note}\n\n" + markdown_table(headers, rows))
+        sections.append(f"### {task.upper()} ({metric}){note}\n\n" + markdown_table(headers, [sweep_row(r) for r in task_runs]))
+    sections.insert(1, "### Targets (from the issue)\n\n" + markdown_table(["target", "goal", "measured", ""], target_rows(runs)))
+    plot(runs, RESULTS.with_name("prune_glue.png"))
+    sections.append("![dev metric change against MACs ratio](prune_glue.png)")
+    ablation = []
     if not args.no_ablation:
-        rows = [row for task in tasks for row in ablation_rows(task, shared / "models" / f"minilm-{task}", data, args.ablation_ratio)]
+        ablation = [row for task in tasks for row in ablation_rows(task, shared / "models" / f"minilm-{task}", data, args.ablation_ratio)]
         sections.append(f"### Ablation at {args.ablation_ratio} of the MACs (one shared Fisher pass per task)\n\n"
-                        + markdown_table(["task", "steps", "dev metric", "drop"], rows))
+                        + markdown_table(["task", "steps", "dev metric", "change"], ablation))
+    RESULTS.with_name("prune_glue.json").write_text(json.dumps({"machine": machine(), "runs": runs, "ablation": ablation}, indent=2))
     write_section("prune_glue", "## Pruning the shared teachers (`benchmarks/prune_glue.py`)\n\n" + "\n\n".join(sections))
 
 

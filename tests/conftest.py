@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
+import datasets
 import pytest
 import torch
+from glue_files import write_glue
 from transformers import (
     BertConfig,
     BertForSequenceClassification,
+    BertTokenizer,
     DistilBertConfig,
     DistilBertForSequenceClassification,
     ElectraConfig,
@@ -17,6 +21,14 @@ from transformers import (
     RobertaConfig,
     RobertaForSequenceClassification,
 )
+
+from bertpress.cli import main
+from bertpress.data.sources import GLUE_DIR_ENV
+from bertpress.export.onnx import input_names
+from bertpress.models.adapters import get_adapter
+from bertpress.models.saving import save_model
+from bertpress.models.shrink import shrink
+from bertpress.prune.masks import Masks
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
@@ -60,3 +72,123 @@ def shared() -> Path:
     if path is None:
         pytest.skip("BERTPRESS_SHARED is not set to the shared teachers and data")
     return path
+
+
+VOCAB = "[PAD] [UNK] [CLS] [SEP] [MASK] the a cat dog sat on mat is good bad not it".split()
+
+
+def make_tokenizer(**options) -> BertTokenizer:
+    """A WordPiece tokenizer over ``VOCAB`` (ids fit the tiny models' vocabulary of 120)."""
+    return BertTokenizer(vocab={word: index for index, word in enumerate(VOCAB)}, **options)
+
+
+@pytest.fixture
+def tokenizer() -> BertTokenizer:
+    return make_tokenizer()
+
+
+@pytest.fixture(autouse=True)
+def datasets_cache(tmp_path, monkeypatch):
+    """Keep the Arrow caches of the test files out of the user's Hugging Face cache."""
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")
+    monkeypatch.delenv(GLUE_DIR_ENV, raising=False)
+
+
+@pytest.fixture
+def glue_dir(tmp_path) -> Path:
+    return write_glue(tmp_path / "glue")
+
+
+def tokenizer_for(family: str) -> BertTokenizer:
+    """The test vocabulary, without token types for the families whose models take none."""
+    if family in ("distilbert", "roberta"):
+        return make_tokenizer(model_input_names=["input_ids", "attention_mask"])
+    return make_tokenizer()
+
+
+def save_tiny_model(folder: Path, num_labels: int = 2, family: str = "bert") -> Path:
+    """A tiny random model and the test tokenizer, saved as a model folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    save_model(tiny_model(family, num_labels), tokenizer_for(family), folder)
+    return folder
+
+
+def uneven_masks(adapter) -> Masks:
+    masks = Masks.ones(adapter)
+    masks.heads[0] = torch.tensor([0.0, 1.3, 0.0, 0.7])
+    masks.heads[1] = torch.zeros(4)  # a whole attention block goes
+    masks.neurons[0][::2] = 0
+    masks.neurons[1] = torch.linspace(0.5, 1.5, 64)
+    masks.neurons[2] = torch.zeros(64)  # a whole FFN block goes
+    return masks
+
+
+def distinctive_model(family: str, pruned: bool = False):
+    """A tiny model with sharp attention and logits of order one, so that a wrong head split or a
+    wrong op shows far above the tolerance; pruned to heads [2, 0, 4] and neurons [32, 64, 0]."""
+    model = tiny_model(family)
+    adapter = get_adapter(model)
+    with torch.no_grad():
+        for index in range(adapter.num_layers):
+            paths = adapter.layer_paths(index)
+            adapter.module(paths.query).weight.mul_(8)
+            adapter.module(paths.key).weight.mul_(8)
+        for linear in adapter.per_sequence_linears():
+            linear.weight.mul_(10)
+    if pruned:
+        masks = uneven_masks(adapter)
+        shrink(adapter, masks.heads, masks.neurons)
+    return model
+
+
+def new_inputs(batch_size: int, seq_length: int) -> dict[str, torch.Tensor]:
+    """A batch unlike the traced one (2 × 8): another size and length, padding, sentence pairs."""
+    generator = torch.Generator().manual_seed(batch_size * 100 + seq_length)
+    ids = torch.randint(5, 100, (batch_size, seq_length), generator=generator)
+    mask = torch.ones_like(ids)
+    mask[0, seq_length // 2 + 1 :] = 0
+    types = torch.zeros_like(ids)
+    types[:, seq_length // 2 :] = 1
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+
+
+def pytorch_logits(model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    with torch.no_grad():
+        return model(**{name: inputs[name] for name in input_names(model)}).logits
+
+
+WORDS = VOCAB[5:]
+
+
+FAST_LATENCY = ["--batch-size", "2", "--seq-length", "8"]
+
+
+def random_sentence(rng: random.Random) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 9)))
+
+
+@pytest.fixture
+def rte_dir(tmp_path) -> Path:
+    """RTE-layout files with 64 training and 16 dev examples of random words."""
+    rng = random.Random(0)
+    folder = tmp_path / "glue" / "RTE"
+    folder.mkdir(parents=True)
+    for split, size in (("train", 64), ("dev", 16)):
+        rows = ["index\tsentence1\tsentence2\tlabel"]
+        for index in range(size):
+            label = rng.choice(["entailment", "not_entailment"])
+            rows.append(f"{index}\t{random_sentence(rng)}\t{random_sentence(rng)}\t{label}")
+        (folder / f"{split}.tsv").write_text("\n".join(rows) + "\n")
+    return folder.parent
+
+
+@pytest.fixture
+def model_dir(tmp_path) -> Path:
+    return save_tiny_model(tmp_path / "model")
+
+
+def run_prune(model_dir, rte_dir, output, *extra) -> int:
+    return main(
+        ["prune", "--model", str(model_dir), "--task", "rte", "--data-dir", str(rte_dir), "--output", str(output)]
+        + ["--num-samples", "64", *FAST_LATENCY, *extra]
+    )

@@ -7,8 +7,7 @@ import json
 
 import pytest
 import torch
-from conftest import tiny_model
-from test_export import distinctive_model
+from conftest import distinctive_model, tiny_model
 
 from bertpress.cli import main
 from bertpress.export.onnx import export_onnx

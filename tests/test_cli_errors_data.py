@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_data import datasets_cache, glue_dir  # noqa: F401 (fixtures)
-from test_evaluate import save_tiny_model
+from conftest import save_tiny_model
 
 from bertpress.cli import main
 

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_model
-from test_data import datasets_cache, glue_dir, make_tokenizer  # noqa: F401 (fixtures)
-from transformers import BertTokenizer
+from conftest import make_tokenizer, save_tiny_model, tiny_model, tokenizer_for
 
 from bertpress.cli import main
 from bertpress.data.sources import DataSource, load_split
@@ -19,21 +16,6 @@ from bertpress.data.tasks import get_task
 from bertpress.errors import BertpressError
 from bertpress.measure.evaluate import EvalResult, check_model_fits_task, evaluate
 from bertpress.measure.metrics import compute_metrics
-from bertpress.models.saving import save_model
-
-
-def tokenizer_for(family: str) -> BertTokenizer:
-    """The test vocabulary, without token types for the families whose models take none."""
-    if family in ("distilbert", "roberta"):
-        return make_tokenizer(model_input_names=["input_ids", "attention_mask"])
-    return make_tokenizer()
-
-
-def save_tiny_model(folder: Path, num_labels: int = 2, family: str = "bert") -> Path:
-    """A tiny random model and the test tokenizer, saved as a model folder."""
-    folder.mkdir(parents=True, exist_ok=True)
-    save_model(tiny_model(family, num_labels), tokenizer_for(family), folder)
-    return folder
 
 
 def test_eval_result_to_dict_is_the_json_shape():

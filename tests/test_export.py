@@ -7,38 +7,21 @@ import json
 
 import pytest
 import torch
-from conftest import tiny_model
-from test_data import datasets_cache, glue_dir  # noqa: F401 (fixtures)
-from test_evaluate import save_tiny_model
-from test_shrink import _uneven_masks
+from conftest import (
+    distinctive_model,
+    new_inputs,
+    pytorch_logits,
+    save_tiny_model,
+    tiny_model,
+)
 
 from bertpress.cli import main
 from bertpress.errors import BertpressError
-from bertpress.export.onnx import TOLERANCE, export_onnx, input_names
+from bertpress.export.onnx import TOLERANCE, export_onnx
 from bertpress.export.onnx_model import OnnxClassifier
 from bertpress.export.optimize import fuse_transformer_ops
-from bertpress.models.adapters import get_adapter
 from bertpress.models.loading import load_model
 from bertpress.models.saving import save_model
-from bertpress.models.shrink import shrink
-
-
-def distinctive_model(family: str, pruned: bool = False):
-    """A tiny model with sharp attention and logits of order one, so that a wrong head split or a
-    wrong op shows far above the tolerance; pruned to heads [2, 0, 4] and neurons [32, 64, 0]."""
-    model = tiny_model(family)
-    adapter = get_adapter(model)
-    with torch.no_grad():
-        for index in range(adapter.num_layers):
-            paths = adapter.layer_paths(index)
-            adapter.module(paths.query).weight.mul_(8)
-            adapter.module(paths.key).weight.mul_(8)
-        for linear in adapter.per_sequence_linears():
-            linear.weight.mul_(10)
-    if pruned:
-        masks = _uneven_masks(adapter)
-        shrink(adapter, masks.heads, masks.neurons)
-    return model
 
 
 @pytest.fixture(scope="module")
@@ -55,22 +38,6 @@ def exports(tmp_path_factory):
         return made[key]
 
     return export
-
-
-def new_inputs(batch_size: int, seq_length: int) -> dict[str, torch.Tensor]:
-    """A batch unlike the traced one (2 × 8): another size and length, padding, sentence pairs."""
-    generator = torch.Generator().manual_seed(batch_size * 100 + seq_length)
-    ids = torch.randint(5, 100, (batch_size, seq_length), generator=generator)
-    mask = torch.ones_like(ids)
-    mask[0, seq_length // 2 + 1 :] = 0
-    types = torch.zeros_like(ids)
-    types[:, seq_length // 2 :] = 1
-    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-
-
-def pytorch_logits(model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-    with torch.no_grad():
-        return model(**{name: inputs[name] for name in input_names(model)}).logits
 
 
 @pytest.mark.parametrize("pruned", [False, True], ids=["dense", "pruned"])
@@ -129,7 +96,16 @@ def test_evaluate_scores_an_export_as_its_pytorch_model(tmp_path, glue_dir, caps
         assert main([*evaluate, "--json", str(out)]) == 0
         scores[name] = json.loads(out.read_text())["metrics"]
     assert scores["onnx"] == pytest.approx(scores["torch"])
-    assert "ONNX Runtime transformer fusions" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "fusions by onnxruntime.transformers.optimizer" in out and "fusions by onnxscript ort_fusions" in out
+
+
+def test_attention_fuses_per_layer_in_pruned_models(exports):
+    _, _, report = exports("bert", True)
+    ort_pass, per_layer = report.fusions
+    assert per_layer.step == "onnxscript ort_fusions" and not per_layer.rejected
+    assert per_layer.fused_operators["attention"] == 2  # layers 0 and 2 keep heads; layer 1 has none
+    assert report.max_abs_diff <= TOLERANCE
 
 
 def _torchscript_export(model, path) -> None:

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_model
+from conftest import make_tokenizer, tiny_model
 from datasets import Dataset
-from test_data import datasets_cache, glue_dir, make_tokenizer  # noqa: F401 (fixtures)
 
 import bertpress.train.finetune as finetune_module
 from bertpress.cli import main

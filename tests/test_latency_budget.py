@@ -4,8 +4,7 @@ import json
 
 import pytest
 import torch
-from conftest import tiny_model
-from test_prune_cli import _prune, model_dir, rte_dir  # noqa: F401 (fixtures)
+from conftest import run_prune, tiny_model
 
 from bertpress.measure.latency_table import LatencyTable, PiecewiseLinear, latency_table
 from bertpress.models.adapters import get_adapter
@@ -51,7 +50,7 @@ def test_tables_are_measured_once_then_cached(tmp_path):
 def test_prune_with_a_latency_budget(model_dir, rte_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("BERTPRESS_CACHE", str(tmp_path / "cache"))
     output = tmp_path / "pruned"
-    assert _prune(model_dir, rte_dir, output, "--latency", "0.6") == 0
+    assert run_prune(model_dir, rte_dir, output, "--latency", "0.6") == 0
     report = json.loads((output / "report.json").read_text())
     assert report["budget"]["latency_ratio"] == 0.6
     assert report["budget"]["target_ms"] > 0
@@ -61,6 +60,6 @@ def test_prune_with_a_latency_budget(model_dir, rte_dir, tmp_path, monkeypatch):
 
 def test_one_budget_exactly(model_dir, rte_dir, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        _prune(model_dir, rte_dir, tmp_path / "out", "--flops", "0.5", "--latency", "0.5")
+        run_prune(model_dir, rte_dir, tmp_path / "out", "--flops", "0.5", "--latency", "0.5")
     assert exit_info.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err

@@ -1,58 +1,25 @@
 """`bertpress prune` end to end on a tiny model: report, budget, reloading, bad input."""
 
 import json
-import random
-from pathlib import Path
 
 import pytest
 import torch
-from test_data import VOCAB, datasets_cache  # noqa: F401 (fixture)
-from test_evaluate import save_tiny_model
-from transformers import AutoModelForSequenceClassification, GPT2Config, GPT2ForSequenceClassification
+from conftest import run_prune, save_tiny_model
+from transformers import (
+    AutoModelForSequenceClassification,
+    GPT2Config,
+    GPT2ForSequenceClassification,
+)
 
 from bertpress import api, load
 from bertpress.cli import main
 from bertpress.models.adapters import get_adapter
 from bertpress.prune.report import LatencySetting
 
-WORDS = VOCAB[5:]
-FAST_LATENCY = ["--batch-size", "2", "--seq-length", "8"]
-
-
-def _sentence(rng: random.Random) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 9)))
-
-
-@pytest.fixture
-def rte_dir(tmp_path) -> Path:
-    """RTE-layout files with 64 training and 16 dev examples of random words."""
-    rng = random.Random(0)
-    folder = tmp_path / "glue" / "RTE"
-    folder.mkdir(parents=True)
-    for split, size in (("train", 64), ("dev", 16)):
-        rows = ["index\tsentence1\tsentence2\tlabel"]
-        for index in range(size):
-            label = rng.choice(["entailment", "not_entailment"])
-            rows.append(f"{index}\t{_sentence(rng)}\t{_sentence(rng)}\t{label}")
-        (folder / f"{split}.tsv").write_text("\n".join(rows) + "\n")
-    return folder.parent
-
-
-@pytest.fixture
-def model_dir(tmp_path) -> Path:
-    return save_tiny_model(tmp_path / "model")
-
-
-def _prune(model_dir, rte_dir, output, *extra) -> int:
-    return main(
-        ["prune", "--model", str(model_dir), "--task", "rte", "--data-dir", str(rte_dir), "--output", str(output)]
-        + ["--num-samples", "64", *FAST_LATENCY, *extra]
-    )
-
 
 def test_prune_writes_a_smaller_model_that_reloads_everywhere(model_dir, rte_dir, tmp_path, capsys):
     output = tmp_path / "pruned"
-    assert _prune(model_dir, rte_dir, output, "--flops", "0.5", "--json", str(tmp_path / "r.json")) == 0
+    assert run_prune(model_dir, rte_dir, output, "--flops", "0.5", "--json", str(tmp_path / "r.json")) == 0
     report = json.loads((output / "report.json").read_text())
     assert report == json.loads((tmp_path / "r.json").read_text())
     for key in ("task", "budget", "baseline", "pruned", "macs_ratio", "params_ratio", "speedup",
@@ -75,7 +42,7 @@ def test_prune_writes_a_smaller_model_that_reloads_everywhere(model_dir, rte_dir
     # a pruned model can be evaluated and pruned again
     assert main(["evaluate", "--model", str(output), "--task", "rte", "--data-dir", str(rte_dir)]) == 0
     again = tmp_path / "again"
-    assert _prune(output, rte_dir, again, "--flops", "0.6") == 0
+    assert run_prune(output, rte_dir, again, "--flops", "0.6") == 0
     assert json.loads((again / "report.json").read_text())["pruned"]["macs"] < report["pruned"]["macs"]
 
 
@@ -101,7 +68,7 @@ def test_the_same_seed_gives_the_same_model(model_dir, rte_dir, tmp_path, recons
 )
 def test_bad_budgets_and_samples_are_one_line_errors(model_dir, rte_dir, tmp_path, capsys, args, message):
     output = tmp_path / "out"
-    assert _prune(model_dir, rte_dir, output, *args) == 2
+    assert run_prune(model_dir, rte_dir, output, *args) == 2
     err = capsys.readouterr().err
     assert err.strip() == f"bertpress prune: error: {message}"
     assert not output.exists()
@@ -109,13 +76,13 @@ def test_bad_budgets_and_samples_are_one_line_errors(model_dir, rte_dir, tmp_pat
 
 def test_a_model_that_does_not_fit_the_task(tmp_path, rte_dir, capsys):
     model = save_tiny_model(tmp_path / "three", num_labels=3)
-    assert _prune(model, rte_dir, tmp_path / "out", "--flops", "0.5") == 2
+    assert run_prune(model, rte_dir, tmp_path / "out", "--flops", "0.5") == 2
     assert "needs 2" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
 def test_a_family_without_adapter(tmp_path, rte_dir, capsys):
     GPT2ForSequenceClassification(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50)).save_pretrained(tmp_path / "gpt2")
-    assert _prune(tmp_path / "gpt2", rte_dir, tmp_path / "out", "--flops", "0.5") == 2
+    assert run_prune(tmp_path / "gpt2", rte_dir, tmp_path / "out", "--flops", "0.5") == 2
     err = capsys.readouterr().err
     assert "no adapter for model family 'gpt2'" in err and "Traceback" not in err

@@ -95,3 +95,20 @@ def _first_block_error(adapter, masks, batches, teacher) -> float:
 def _logits(model, batches):
     with torch.no_grad():
         return torch.cat([model(**{k: v for k, v in b.items() if k != "labels"}).logits for b in batches])
+
+
+def test_a_layer_with_wild_scales_keeps_scale_one_and_tuning_goes_on(monkeypatch, caplog):
+    import bertpress.prune.reconstruct as reconstruct_module
+
+    model = tiny_model("bert")
+    adapter = get_adapter(model)
+    batches = random_batches()
+    with record_teacher(adapter) as teacher:
+        grads = collect_mask_gradients(adapter, batches, progress=False)
+    masks = search_masks(grads.head_importance(), grads.neuron_importance(), UnitCosts.of(adapter, 11),
+                         0.5 * encoder_macs(adapter, 11))
+    monkeypatch.setattr(reconstruct_module, "_WILD_SCALE", 0.0)  # every solution now counts as wild
+    tuned = reconstruct(adapter, masks, batches, teacher, "scales", progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(tuned.heads + tuned.neurons, masks.heads + masks.neurons))
+    warnings = [r for r in caplog.records if "keeps scale 1" in r.getMessage()]
+    assert len(warnings) == 2 * adapter.num_layers - sum(m.sum() == 0 for m in masks.heads + masks.neurons)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_export import distinctive_model, new_inputs, pytorch_logits
+from conftest import distinctive_model, new_inputs, pytorch_logits
 from torch import nn
 
 from bertpress.models.adapters import get_adapter

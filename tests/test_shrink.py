@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import tiny_model
+from conftest import tiny_model, uneven_masks
 from transformers import AutoModelForSequenceClassification
 
 from bertpress.models.adapters import get_adapter
@@ -19,22 +19,12 @@ def _inputs():
     return {"input_ids": ids, "attention_mask": attention}
 
 
-def _uneven_masks(adapter) -> Masks:
-    masks = Masks.ones(adapter)
-    masks.heads[0] = torch.tensor([0.0, 1.3, 0.0, 0.7])
-    masks.heads[1] = torch.zeros(4)  # a whole attention block goes
-    masks.neurons[0][::2] = 0
-    masks.neurons[1] = torch.linspace(0.5, 1.5, 64)
-    masks.neurons[2] = torch.zeros(64)  # a whole FFN block goes
-    return masks
-
-
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])
 def test_masked_and_shrunk_models_agree_and_reload(family, attention, tmp_path):
     model = tiny_model(family)
     model.config._attn_implementation = attention
     adapter = get_adapter(model)
-    masks = _uneven_masks(adapter)
+    masks = uneven_masks(adapter)
     inputs = _inputs()
     with torch.no_grad(), apply_masks(adapter, masks):
         masked = model(**inputs).logits
@@ -58,7 +48,7 @@ def test_masked_and_shrunk_models_agree_and_reload(family, attention, tmp_path):
 def test_a_shrunk_model_can_be_shrunk_again(family):
     model = tiny_model(family)
     adapter = get_adapter(model)
-    shrink(adapter, *_as_lists(_uneven_masks(adapter)))
+    shrink(adapter, *_as_lists(uneven_masks(adapter)))
     masks = Masks.ones(adapter)
     masks.heads[0][0] = 0
     masks.neurons[1][:10] = 0

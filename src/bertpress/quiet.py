@@ -31,3 +31,20 @@ def quiet() -> Iterator[None]:
             yield
     finally:
         logging.disable(previous)
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """No progress bars or warnings from transformers while loading or saving a model: a base
+    checkpoint's fresh classifier head is expected, and a bad folder gets one clear error line."""
+    # Imported here, not at the top: see silence_import_noise.
+    from transformers.utils import logging as transformers_logging
+
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+        transformers_logging.enable_progress_bar()

@@ -8,7 +8,14 @@ from ..data.sources import load_split
 from ..data.tasks import get_task
 from ..measure.evaluate import check_config_fits_task, evaluate
 from ..models.loading import load_config, load_model, load_tokenizer
-from .common import add_data_options, add_json_option, data_source, emit, format_table, positive_int
+from .common import (
+    add_data_options,
+    add_json_option,
+    data_source,
+    emit,
+    format_table,
+    positive_int,
+)
 
 
 def register(subparsers) -> None:

@@ -40,12 +40,15 @@ def run(args: argparse.Namespace) -> None:
 
 
 def render(report: ExportReport, output: str) -> str:
-    fused = ", ".join(f"{op} ×{count}" for op, count in report.fusions.fused_operators.items()) or "none"
-    fusions = f"rejected ({report.fusions.rejected})" if report.fusions.rejected else "kept"
     int8_diff = "-" if report.int8_max_abs_diff is None else report.int8_max_abs_diff
     rows = [[f"{output}/{report.file}", report.size_mb, report.max_abs_diff, int8_diff]]
     table = format_table(["file", "size (MB)", "fp32 max |Δ logit|", "int8 max |Δ logit|"], rows)
-    return f"{table}\n\nONNX Runtime transformer fusions: {fused}: {fusions}"
+    lines = [table, ""]
+    for fusions in report.fusions:
+        fused = ", ".join(f"{op} ×{count}" for op, count in fusions.fused_operators.items()) or "none"
+        outcome = f"rejected ({fusions.rejected})" if fusions.rejected else "kept"
+        lines.append(f"fusions by {fusions.step}: {fused}: {outcome}")
+    return "\n".join(lines)
 
 
 def _tokenizer(model: str):

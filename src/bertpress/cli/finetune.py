@@ -7,7 +7,14 @@ from dataclasses import asdict
 
 from ..data.tasks import get_task
 from ..train.finetune import EpochResult, TrainConfig, finetune
-from .common import add_data_options, add_json_option, data_source, emit, format_table, positive_int
+from .common import (
+    add_data_options,
+    add_json_option,
+    data_source,
+    emit,
+    format_table,
+    positive_int,
+)
 
 _DEFAULTS = TrainConfig()
 

@@ -26,7 +26,7 @@ from ..outputs import atomic_dir, write_json
 from ..quantize import quantize_onnx
 from ..quiet import quiet
 from .onnx_model import OnnxClassifier
-from .optimize import Fusions, fuse_transformer_ops
+from .optimize import Fusions, fuse_attention_per_layer, fuse_transformer_ops
 
 TOLERANCE = 1e-4  # max |logit difference| an fp32 graph may show against PyTorch
 TRACE_SHAPE = (2, 8)  # batch and length of the example the graph is traced with
@@ -39,7 +39,7 @@ class ExportReport:
     file: str  # model.onnx, or model.int8.onnx
     inputs: list[str]
     opset: int
-    fusions: Fusions  # ORT's transformer fusions, and why they were not kept if they were not
+    fusions: list[Fusions]  # each fusion pass: what it fused, and why its graph was not kept if it was not
     max_abs_diff: float  # the fp32 graph's logits against PyTorch's, on the check batch
     int8_max_abs_diff: float | None
     size_mb: float
@@ -145,21 +145,27 @@ def _require_exact(
 
 def _fuse_where_exact(
     model: PreTrainedModel, path: Path, config: PretrainedConfig, check: dict[str, torch.Tensor]
-) -> Fusions:
-    """Replace ``path`` with ORT's fused graph when it fits every layer and matches PyTorch."""
+) -> list[Fusions]:
+    """Apply each fusion pass in turn; keep its graph where it fits every layer and matches PyTorch."""
     adapter = get_adapter(model)
-    fused = path.with_name("model.fused.onnx")
     num_heads = adapter.hidden_size // adapter.head_size
-    fusions = fuse_transformer_ops(path, fused, num_heads, adapter.hidden_size)
-    if fusions.rejected:
-        return fusions
-    try:
-        _require_exact(model, fused, config, check, "the fused graph")
-    except BertpressError as mismatch:
-        fused.unlink()
-        return Fusions(fusions.fused_operators, str(mismatch))
-    os.replace(fused, path)
-    return fusions
+    passes = [
+        lambda source, target: fuse_transformer_ops(source, target, num_heads, adapter.hidden_size),
+        lambda source, target: fuse_attention_per_layer(source, target, adapter.head_size),
+    ]
+    outcomes = []
+    for fuse in passes:
+        fused = path.with_name("model.fused.onnx")
+        fusions = fuse(path, fused)
+        if not fusions.rejected:
+            try:
+                _require_exact(model, fused, config, check, "the fused graph")
+                os.replace(fused, path)
+            except BertpressError as mismatch:
+                fused.unlink()
+                fusions = Fusions(fusions.step, fusions.fused_operators, str(mismatch))
+        outcomes.append(fusions)
+    return outcomes
 
 
 def _opset(path: Path) -> int:

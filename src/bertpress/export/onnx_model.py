@@ -12,7 +12,11 @@ from pathlib import Path
 import onnxruntime as ort
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModelForSequenceClassification, PretrainedConfig
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    PretrainedConfig,
+)
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from ..errors import BertpressError

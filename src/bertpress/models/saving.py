@@ -7,6 +7,7 @@ from pathlib import Path
 
 from transformers import PreTrainedModel
 
+from ..quiet import quiet_transformers
 from . import modeling_bertpress
 
 _AUTO_CLASSES = {
@@ -30,7 +31,8 @@ def save_model(model: PreTrainedModel, tokenizer, folder: str | Path) -> None:
             auto: f"modeling_bertpress.Pruned{family}{suffix}" for suffix, auto in _AUTO_CLASSES.items()
         }
         shutil.copyfile(modeling_bertpress.__file__, folder / "modeling_bertpress.py")
-    model.save_pretrained(folder)
+    with quiet_transformers():
+        model.save_pretrained(folder)
     config_architectures = model.config.architectures or []
     if config_architectures and config_architectures[0].startswith("Pruned"):
         # Record the stock architecture: the pruned class is derived from it on load.

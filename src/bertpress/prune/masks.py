@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from ..models.adapters import Adapter
+from ..models.hooks import hooks
 
 
 @dataclass
@@ -74,8 +75,5 @@ def apply_masks(adapter: Adapter, masks: Masks) -> Iterator[Masks]:
                 )
             )
         handles.append(adapter.ffn_output(index).register_forward_pre_hook(_scale_neurons(masks.neurons[index])))
-    try:
+    with hooks(handles):
         yield masks
-    finally:
-        for handle in handles:
-            handle.remove()

@@ -7,7 +7,7 @@ step can be tested alone, swapped or skipped; this module only chains them and t
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -91,13 +91,12 @@ def prune_in_place(
 
     A latency ``config`` needs ``latency_budget`` (see ``api.prune``, which measures it).
     """
-    torch.manual_seed(config.seed)
     timings: dict[str, float] = {}
     seq_length = mean_length(batches)
-    with _timed(timings, "fisher"), record_teacher(adapter) as teacher:
+    # Tuning fits against the unpruned model's activations: the Fisher pass (all-ones masks) records them.
+    recorder = record_teacher(adapter) if config.tune else nullcontext()
+    with _timed(timings, "fisher"), recorder as teacher:
         grads = collect_mask_gradients(adapter, batches, progress)
-    if not config.tune:
-        teacher = None  # free the recorded activations early
 
     with _timed(timings, "search"):
         heads, neurons = grads.head_importance(), grads.neuron_importance()

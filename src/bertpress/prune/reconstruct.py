@@ -25,6 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..models.adapters import Adapter
+from ..models.hooks import hooks
 from .masks import Masks, apply_masks
 
 log = logging.getLogger(__name__)
@@ -61,11 +62,8 @@ def record_teacher(adapter: Adapter) -> Iterator[TeacherRecord]:
     for index in range(adapter.num_layers):
         handles.append(adapter.attention_norm(index).register_forward_pre_hook(keep_into(record.attention_targets[index])))
         handles.append(adapter.ffn_norm(index).register_forward_pre_hook(keep_into(record.ffn_targets[index])))
-    try:
+    with hooks(handles):
         yield record
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 @torch.no_grad()
@@ -149,13 +147,9 @@ def _run_layer(adapter: Adapter, masks: Masks, index: int, hidden: list, teacher
         block.norm.register_forward_pre_hook(lambda _m, args: captured.norm_in.append(args[0])),
     ]
     layer = adapter.layer(index)
-    try:
-        with apply_masks(adapter, masks):
-            for states, (_, args, kwargs) in zip(hidden, teacher.layer_inputs):
-                layer(states, *args, **kwargs)
-    finally:
-        for handle in handles:
-            handle.remove()
+    with hooks(handles), apply_masks(adapter, masks):
+        for states, (_, args, kwargs) in zip(hidden, teacher.layer_inputs):
+            layer(states, *args, **kwargs)
     return captured
 
 

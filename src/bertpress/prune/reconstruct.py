@@ -80,8 +80,10 @@ def reconstruct(
     masks = masks.clone()
     hidden = [inputs for inputs, _, _ in teacher.layer_inputs]
     last = adapter.num_layers - 1
+    token_rows = [_rows(batch, only_first=False) for batch in batches]
+    first_rows = [_rows(batch, only_first=True) for batch in batches]
     for index in tqdm(range(adapter.num_layers), desc="tune", disable=not progress):
-        rows = [_rows(batch, only_first=index == last) for batch in batches]
+        rows = first_rows if index == last else token_rows
         attention = _Block(
             masks.heads[index],
             adapter.head_size,

@@ -22,27 +22,30 @@ def search_masks(
     budget_macs: float,
 ) -> Masks:
     """Binary masks keeping the most important units whose MACs fit ``budget_macs``."""
-    heads = torch.cat(head_importance)
-    neurons = torch.cat(neuron_importance)
-    head_order = torch.argsort(heads, descending=True, stable=True)
-    neuron_order = torch.argsort(neurons, descending=True, stable=True)
-    head_gain = torch.cat([torch.zeros(1, dtype=torch.float64), heads[head_order].double().cumsum(0)])
-    neuron_gain = torch.cat([torch.zeros(1, dtype=torch.float64), neurons[neuron_order].double().cumsum(0)])
+    _, head_order = _global_order(head_importance)
+    _, neuron_order = _global_order(neuron_importance)
+    head_gain = _gain_of_best(head_importance, head_order)
+    neuron_gain = _gain_of_best(neuron_importance, neuron_order)
 
     best = (-math.inf, 0, 0)
-    for num_heads in range(len(heads) + 1):
+    for num_heads in range(len(head_order) + 1):
         remaining = budget_macs - num_heads * costs.head
         if remaining < 0:
             break
-        num_neurons = min(len(neurons), int(remaining // costs.neuron))
-        gain = float(head_gain[num_heads] + neuron_gain[num_neurons])
+        num_neurons = min(len(neuron_order), int(remaining // costs.neuron))
+        gain = head_gain[num_heads] + neuron_gain[num_neurons]
         if gain > best[0]:
             best = (gain, num_heads, num_neurons)
     _, num_heads, num_neurons = best
     return Masks(
-        heads=_split(_keep(head_order[:num_heads], len(heads)), head_importance),
-        neurons=_split(_keep(neuron_order[:num_neurons], len(neurons)), neuron_importance),
+        heads=_split(_keep(head_order[:num_heads], len(head_order)), head_importance),
+        neurons=_split(_keep(neuron_order[:num_neurons], len(neuron_order)), neuron_importance),
     )
+
+
+def _gain_of_best(importance: list[torch.Tensor], order: torch.Tensor) -> list[float]:
+    """Entry n: the summed importance of the n most important units (entry 0 is 0)."""
+    return [0.0, *torch.cat(importance)[order].double().cumsum(0).tolist()]
 
 
 def _keep(indices: torch.Tensor, size: int) -> torch.Tensor:
@@ -72,20 +75,20 @@ def search_masks_latency(
     head_layer, head_order = _global_order(head_importance)
     neuron_layer, neuron_order = _global_order(neuron_importance)
     neuron_scores = torch.cat(neuron_importance)[neuron_order].tolist()
-    head_scores = torch.cat(head_importance)[head_order].double().cumsum(0).tolist()
+    head_gain = _gain_of_best(head_importance, head_order)
     neuron_layers = neuron_layer.tolist()
+    empty_ffn_ms = num_layers * table.ffn(0)
 
     best = (-math.inf, 0, [])
     heads_per_layer = [0] * num_layers
     for num_heads in range(len(head_order) + 1):
         if num_heads:
             heads_per_layer[head_layer[num_heads - 1]] += 1
-        remaining = budget_ms - sum(table.attention(h) for h in heads_per_layer)
-        remaining -= sum(table.ffn(0) for _ in range(num_layers))
+        remaining = budget_ms - empty_ffn_ms - sum(table.attention(h) for h in heads_per_layer)
         if remaining < 0:
             continue
         kept, gain = _fill_neurons(neuron_layers, neuron_scores, table, remaining, num_layers)
-        gain += head_scores[num_heads - 1] if num_heads else 0.0
+        gain += head_gain[num_heads]
         if gain > best[0]:
             best = (gain, num_heads, kept)
     _, num_heads, kept_neurons = best

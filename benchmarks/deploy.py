@@ -1,12 +1,14 @@
-"""Deployment matrix: dense / pruned to 0.5 MACs / pruned to 0.5 latency × four backends.
+"""Deployment matrix: dense / pruned to 0.5 MACs / pruned to 0.5 latency × four backends, through
+``bertpress.api`` and recipes.
 
     python benchmarks/deploy.py [--shared DIR] [--tasks mrpc,stsb,sst2]
 
 For each shared teacher: every model on PyTorch fp32, PyTorch int8 (torchao), ONNX Runtime fp32
-and ONNX Runtime int8, at batch 1 and 32, sequence length 128: latency, throughput, size on
-disk and the dev metric. Speedups are against dense PyTorch fp32 at the same batch size, all
-timed in this one process. Also checks the latency budget: the pruned model's measured latency
-against the target it was pruned for.
+and ONNX Runtime int8, at batch 1 and 32, sequence length 128: latency, throughput, size of the
+weights as they run (``api.bench`` with all backends, side by side in this process) and the dev
+metric (each backend made by a recipe: ``quantize`` torch, ``export``, ``quantize`` onnx).
+Speedups are against dense PyTorch fp32 at the same batch size. Also checks the latency budget:
+the pruned model's measured latency against the target it was pruned for.
 """
 
 from __future__ import annotations
@@ -18,43 +20,49 @@ from pathlib import Path
 from _results import machine, markdown_table, shared_dir, write_section
 
 from bertpress import api
-from bertpress.data.sources import DataSource, load_split
 from bertpress.data.tasks import get_task
-from bertpress.measure.bench import BACKENDS, BackendModels
-from bertpress.measure.evaluate import evaluate
-from bertpress.measure.latency import measure_latency
-from bertpress.models.loading import load_model, load_tokenizer
-from bertpress.prune.pipeline import PruneConfig
 
 BATCH_SIZES = (1, 32)
 SEQ_LENGTH = 128
+# The recipe that turns a PyTorch model into each backend (None: the model as it is).
+BACKEND_RECIPES = {
+    "torch-fp32": None,
+    "torch-int8": api.Recipe.of(api.QuantizeStep(backend="torch")),
+    "onnx-fp32": api.Recipe.of(api.ExportStep()),
+    "onnx-int8": api.Recipe.of(api.QuantizeStep(backend="onnx")),
+}
 
 
-def task_rows(task: str, teacher: Path, data: DataSource, workdir: Path) -> tuple[list[list], list]:
-    task_spec = get_task(task)
-    tokenizer = load_tokenizer(str(teacher))
-    dev = load_split(task_spec, "dev", data)
+def dev_metric(folder: Path, task: str, backend: str, data: api.DataSource) -> float:
+    metric = get_task(task).main_metric
+    recipe = BACKEND_RECIPES[backend]
+    if recipe is None:
+        return 100 * api.evaluate(str(folder), task, data=data, progress=False).metrics[metric]
+    report = api.compress(str(folder), task, recipe=recipe, data=data, calibration=api.Calibration(num_samples=32),
+                          progress=False)
+    return 100 * report.pruned.metrics[metric]
+
+
+def task_rows(task: str, teacher: Path, data: api.DataSource, workdir: Path) -> tuple[list[list], list]:
     models = {"dense": teacher}
     budget_row = []
-    for name, config in (("pruned 0.5 MACs", PruneConfig(macs=0.5)), ("pruned 0.5 latency", PruneConfig(latency=0.5))):
+    for name, step in (("pruned 0.5 MACs", api.PruneStep(macs=0.5)), ("pruned 0.5 latency", api.PruneStep(latency=0.5))):
         models[name] = workdir / name.replace(" ", "-")
-        report = api.prune(str(teacher), task, models[name], config=config, data=data, progress=False)
-        if config.latency is not None:
-            target = report.budget["target_ms"]
+        report = api.prune(str(teacher), task, models[name], config=step, data=data, progress=False)
+        if step.latency is not None:
+            target = report.steps[0].details["target_ms"]
             budget_row = [task, f"{report.baseline.latency_ms:.1f}", f"{target:.1f}", f"{report.pruned.latency_ms:.1f}",
                           f"{100 * (report.pruned.latency_ms / target - 1):+.1f}%", f"{report.macs_ratio:.3f}"]
     rows, reference = [], {}
     for name, folder in models.items():
-        variants = BackendModels(load_model(str(folder)), workdir / f"{name.replace(' ', '-')}-backends")
-        for backend, make in BACKENDS.items():
-            network, size_mb = make(variants)
-            score = 100 * evaluate(network, tokenizer, task_spec, dev, progress=False).metrics[task_spec.main_metric]
-            for batch in BATCH_SIZES:
-                latency_ms = measure_latency(network, batch, SEQ_LENGTH)
-                reference.setdefault(batch, latency_ms)  # dense torch-fp32 comes first
-                rows.append([task, name, backend, batch, f"{latency_ms:.1f}", f"{batch * 1e3 / latency_ms:.1f}",
-                             f"{reference[batch] / latency_ms:.2f}x", f"{size_mb:.1f}", f"{score:.2f}"])
-                print(" ".join(str(cell) for cell in rows[-1]), flush=True)
+        scores = {backend: dev_metric(folder, task, backend, data) for backend in BACKEND_RECIPES}
+        timing = api.bench(str(folder), BATCH_SIZES, SEQ_LENGTH, backends=list(BACKEND_RECIPES), progress=False)
+        for row in timing.results:
+            reference.setdefault(row.batch_size, row.latency_ms)  # dense torch-fp32 comes first
+            rows.append([task, name, row.backend, row.batch_size, f"{row.latency_ms:.1f}", f"{row.throughput:.1f}",
+                         f"{reference[row.batch_size] / row.latency_ms:.2f}x", f"{row.size_mb:.1f}",
+                         f"{scores[row.backend]:.2f}"])
+            print(" ".join(str(cell) for cell in rows[-1]), flush=True)
     return rows, budget_row
 
 
@@ -64,7 +72,7 @@ def main() -> None:
     parser.add_argument("--tasks", default="mrpc,stsb,sst2")
     args = parser.parse_args()
     shared = shared_dir(args.shared)
-    data = DataSource(data_dir=str(shared / "data" / "glue"))
+    data = api.DataSource(data_dir=str(shared / "data" / "glue"))
     rows, budgets = [], []
     with tempfile.TemporaryDirectory(prefix="bertpress-deploy-") as tmp:
         for task in args.tasks.split(","):

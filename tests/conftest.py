@@ -160,7 +160,7 @@ def pytorch_logits(model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
 WORDS = VOCAB[5:]
 
 
-FAST_LATENCY = ["--batch-size", "2", "--seq-length", "8"]
+FAST_LATENCY = ["--batch-size", "2", "--seq-length", "8", "--min-time", "0.05"]
 
 
 def random_sentence(rng: random.Random) -> str:

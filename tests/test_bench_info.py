@@ -40,9 +40,11 @@ def bench_json(folder, out, *options: str) -> dict:
 
 def test_bench_json_has_exactly_the_documented_keys(folders, tmp_path, capsys):
     result = bench_json(folders["torch"], tmp_path / "bench.json", "--batch-sizes", "1,2", "--threads", "1")
-    assert list(result) == ["params", "macs", "seq_length", "device", "threads", "size_mb", "results"]
+    assert list(result) == ["report", "version", "params", "macs", "seq_length", "device", "threads", "size_mb", "results"]
     assert (result["seq_length"], result["device"], result["threads"]) == (16, "cpu", 1)
-    assert [list(row) for row in result["results"]] == [["batch_size", "latency_ms", "throughput"]] * 2
+    columns = ["batch_size", "latency_ms", "throughput", "backend", "size_mb"]
+    assert [list(row) for row in result["results"]] == [columns] * 2
+    assert all(row["backend"] is None and row["size_mb"] is None for row in result["results"])
     assert [row["batch_size"] for row in result["results"]] == [1, 2]
     assert all(row["latency_ms"] > 0 and row["throughput"] > 0 for row in result["results"])
     model = folders["model"]
@@ -54,7 +56,7 @@ def test_bench_json_has_exactly_the_documented_keys(folders, tmp_path, capsys):
 def test_bench_compares_backends_side_by_side(folders, tmp_path):
     result = bench_json(folders["torch"], tmp_path / "bench.json", "--batch-sizes", "2", "--backends", ",".join(BACKENDS))
     assert [(row["backend"], row["batch_size"]) for row in result["results"]] == [(name, 2) for name in BACKENDS]
-    columns = ["backend", "batch_size", "latency_ms", "throughput", "size_mb"]
+    columns = ["batch_size", "latency_ms", "throughput", "backend", "size_mb"]
     assert all(list(row) == columns for row in result["results"])
     sizes = {row["backend"]: row["size_mb"] for row in result["results"]}
     assert sizes["onnx-int8"] < sizes["onnx-fp32"]

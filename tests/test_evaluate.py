@@ -14,14 +14,20 @@ from bertpress.cli import main
 from bertpress.data.sources import DataSource, load_split
 from bertpress.data.tasks import get_task
 from bertpress.errors import BertpressError
-from bertpress.measure.evaluate import EvalResult, check_model_fits_task, evaluate
+from bertpress.measure.evaluate import EvalReport, evaluate
+from bertpress.models.heads import head_for
 from bertpress.measure.metrics import compute_metrics
 
 
-def test_eval_result_to_dict_is_the_json_shape():
-    result = EvalResult("mrpc", "dev", 408, {"accuracy": 0.86, "f1": 0.9})
+def test_eval_report_to_dict_is_the_json_shape_and_reads_back():
+    result = EvalReport("mrpc", "dev", 408, {"accuracy": 0.86, "f1": 0.9})
     metrics = {"accuracy": 0.86, "f1": 0.9}
-    assert result.to_dict() == {"task": "mrpc", "split": "dev", "num_examples": 408, "metrics": metrics}
+    data = result.to_dict()
+    assert data == {"report": "evaluate", "version": 1, "task": "mrpc", "split": "dev", "num_examples": 408,
+                    "metrics": metrics}
+    assert EvalReport.from_dict(data) == result
+    with pytest.raises(BertpressError, match="schema version 9"):
+        EvalReport.from_dict({**data, "version": 9})
 
 
 def test_batched_evaluation_equals_one_example_at_a_time(family, glue_dir):
@@ -35,7 +41,7 @@ def test_batched_evaluation_equals_one_example_at_a_time(family, glue_dir):
     assert evaluate(model, tokenizer, task, dataset, batch_size=3, progress=False).metrics == pytest.approx(expected)
 
 
-def test_evaluate_needs_only_call_logits_and_num_labels(glue_dir):
+def test_evaluate_needs_only_call_outputs_and_num_labels(glue_dir):
     """An ONNX Runtime wrapper offers just this surface."""
     task = get_task("stsb")
     calls = []
@@ -54,9 +60,9 @@ def test_evaluate_needs_only_call_logits_and_num_labels(glue_dir):
 
 
 def test_a_model_must_fit_the_task():
-    check_model_fits_task(tiny_model("bert", 3), get_task("mnli"))
+    head_for(get_task("mnli")).check(tiny_model("bert", 3).config, "mnli")
     with pytest.raises(BertpressError, match="the model has 2 output label\\(s\\) but task 'stsb' needs 1"):
-        check_model_fits_task(tiny_model("bert", 2), get_task("stsb"))
+        head_for(get_task("stsb")).check(tiny_model("bert", 2).config, "stsb")
 
 
 def test_cli_writes_exactly_the_documented_json(tmp_path, glue_dir, capsys):
@@ -65,7 +71,7 @@ def test_cli_writes_exactly_the_documented_json(tmp_path, glue_dir, capsys):
     args = ["evaluate", "--model", str(model_dir), "--task", "mnli", "--data-dir", str(glue_dir), "--json", str(out)]
     assert main(args) == 0
     result = json.loads(out.read_text())
-    assert list(result) == ["task", "split", "num_examples", "metrics"]
+    assert list(result) == ["report", "version", "task", "split", "num_examples", "metrics"]
     assert (result["task"], result["split"], result["num_examples"]) == ("mnli", "dev_matched", 3)
     assert list(result["metrics"]) == ["accuracy"] and 0 <= result["metrics"]["accuracy"] <= 1
     assert "dev_matched" in capsys.readouterr().out

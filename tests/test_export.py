@@ -141,7 +141,7 @@ def test_export_bad_input_is_one_line(tmp_path, exports, capsys):
     capsys.readouterr()  # setup's progress bars
     cases = {
         "model folder not found": ["--model", str(tmp_path / "absent"), "--output", str(tmp_path / "out")],
-        "--output must differ from --model": ["--model", str(source), "--output", str(source)],
+        "is the input model's folder": ["--model", str(source), "--output", str(source), "--overwrite"],
         "is already an ONNX export": ["--model", str(onnx_folder), "--output", str(tmp_path / "out")],
     }
     for message, argv in cases.items():

@@ -14,7 +14,7 @@ from transformers import (
 from bertpress import api, load
 from bertpress.cli import main
 from bertpress.models.adapters import get_adapter
-from bertpress.prune.report import LatencySetting
+from bertpress.measure.latency import LatencySetting
 
 
 def test_prune_writes_a_smaller_model_that_reloads_everywhere(model_dir, rte_dir, tmp_path, capsys):
@@ -26,7 +26,8 @@ def test_prune_writes_a_smaller_model_that_reloads_everywhere(model_dir, rte_dir
                 "heads_per_layer", "neurons_per_layer", "timings_s"):
         assert key in report
     assert set(report["timings_s"]) >= {"fisher", "search", "rearrange", "tune", "total"}
-    assert report["budget"] == {"macs_ratio": 0.5}
+    assert report["budget"] == {"kind": "macs", "macs_ratio": 0.5}
+    assert report["config"]["num_samples"] == 64 and report["config"]["macs"] == 0.5
     assert report["macs_ratio"] <= 0.5 * 1.005
     assert report["pruned"]["params"] < report["baseline"]["params"]
     assert "speedup" in capsys.readouterr().out
@@ -48,11 +49,12 @@ def test_prune_writes_a_smaller_model_that_reloads_everywhere(model_dir, rte_dir
 
 @pytest.mark.parametrize("reconstruct", ["scales", "weights"])
 def test_the_same_seed_gives_the_same_model(model_dir, rte_dir, tmp_path, reconstruct):
-    config = api.PruneConfig(macs=0.6, num_samples=64, seed=3, reconstruct=reconstruct)
+    config = api.PruneStep(macs=0.6, reconstruct=reconstruct)
     runs = []
     for name in ("a", "b"):
         api.prune(str(model_dir), "rte", tmp_path / name, config=config, data=api.DataSource(data_dir=str(rte_dir)),
-                  latency=LatencySetting(batch_size=2, seq_length=8), progress=False)
+                  calibration=api.Calibration(num_samples=64, seed=3),
+                  latency=LatencySetting(batch_size=2, seq_length=8, min_run_time=0.05), progress=False)
         runs.append(load(str(tmp_path / name)).state_dict())
     assert runs[0].keys() == runs[1].keys()
     assert all(torch.equal(runs[0][key], runs[1][key]) for key in runs[0])

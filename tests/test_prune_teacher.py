@@ -9,7 +9,7 @@ from bertpress.data.sources import load_split
 from bertpress.data.tasks import get_task
 from bertpress.measure.evaluate import evaluate
 from bertpress.models.loading import load_tokenizer
-from bertpress.prune.report import LatencySetting
+from bertpress.measure.latency import LatencySetting
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +20,7 @@ def test_a_pruned_teacher_keeps_its_accuracy_and_reloads(shared, tmp_path):
     output = tmp_path / "pruned"
     report = api.prune(
         teacher, "mrpc", output,
-        config=api.PruneConfig(macs=0.6, num_samples=256),
+        config=api.PruneStep(macs=0.6), calibration=api.Calibration(num_samples=256),
         data=data, latency=LatencySetting(batch_size=4, seq_length=32), progress=False,
     )
     assert report.macs_ratio <= 0.6 * 1.005
@@ -35,3 +35,32 @@ def test_a_pruned_teacher_keeps_its_accuracy_and_reloads(shared, tmp_path):
     batch = tokenizer(["the cat sat on the mat"], ["a cat is on a mat"], return_tensors="pt")
     with torch.no_grad():
         assert (stock(**batch).logits - load(str(output))(**batch).logits).abs().max() < 1e-5
+
+
+def _teacher_compress(shared, output, *steps, **options):
+    return api.compress(
+        str(shared / "models" / "minilm-mrpc"), "mrpc", output, recipe=api.Recipe.of(*steps),
+        calibration=api.Calibration(num_samples=256), data=api.DataSource(data_dir=str(shared / "data" / "glue")),
+        latency=LatencySetting(batch_size=4, seq_length=32, min_run_time=0.1), progress=False, **options,
+    )
+
+
+def test_recipes_on_the_teacher_match_the_steps_by_hand(shared, tmp_path):
+    report = _teacher_compress(shared, tmp_path / "int8", api.PruneStep(macs=0.5), api.QuantizeStep())
+    assert (report.backend, [s.name for s in report.steps]) == ("onnx-int8", ["prune", "quantize"])
+    assert report.macs_ratio <= 0.5 * 1.005
+    by_hand = _teacher_compress(shared, tmp_path / "pruned", api.PruneStep(macs=0.5))
+    assert by_hand.pruned.metrics == report.steps[0].metrics
+    api.export(str(tmp_path / "pruned"), tmp_path / "pruned-int8", int8=True)
+    data = api.DataSource(data_dir=str(shared / "data" / "glue"))
+    by_hand_int8 = api.evaluate(str(tmp_path / "pruned-int8"), "mrpc", data=data, progress=False)
+    assert by_hand_int8.metrics == report.pruned.metrics
+    assert api.evaluate(str(tmp_path / "int8" / "onnx"), "mrpc", data=data, progress=False).metrics == report.pruned.metrics
+
+    dropped = _teacher_compress(shared, tmp_path / "dropped", api.DropLayersStep(count=2, strategy="fisher"),
+                                api.PruneStep(macs=0.5))
+    assert len(dropped.heads_per_layer) == 4 and len(dropped.dropped_layers) == 2
+    assert dropped.macs_ratio <= 0.5 * 1.005
+    assert [s.name for s in dropped.steps] == ["drop_layers", "prune"]
+    reloaded = api.evaluate(str(tmp_path / "dropped"), "mrpc", data=data, progress=False)
+    assert reloaded.metrics == pytest.approx(dropped.pruned.metrics)

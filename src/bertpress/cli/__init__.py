@@ -9,7 +9,7 @@ import sys
 from ..errors import BertpressError
 
 # Subcommand modules; each defines ``register(subparsers)`` that sets ``run`` as a default.
-COMMANDS = ("finetune", "evaluate", "prune", "bench", "info", "export")
+COMMANDS = ("finetune", "evaluate", "prune", "compress", "bench", "info", "export")
 
 
 class ArgumentParser(argparse.ArgumentParser):

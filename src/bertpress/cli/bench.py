@@ -5,16 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from ..measure.bench import BACKENDS, bench
-from .common import add_json_option, emit, format_table, positive_int
-
-_COLUMNS = {
-    "backend": "backend",
-    "batch_size": "batch",
-    "latency_ms": "latency (ms)",
-    "throughput": "sequences/s",
-    "size_mb": "size (MB)",
-}
+from ..measure.bench import BACKENDS
+from .common import add_json_option, emit, positive_int
 
 
 def register(subparsers) -> None:
@@ -45,7 +37,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    result = bench(
+    from .. import api
+
+    report = api.bench(
         args.model,
         args.batch_sizes,
         args.seq_length,
@@ -54,17 +48,7 @@ def run(args: argparse.Namespace) -> None:
         backends=args.backends,
         min_run_time=args.min_time,
     )
-    emit(args, result, render(result))
-
-
-def render(result: dict) -> str:
-    summary = (
-        f"{result['params']:,} parameters, {result['macs']:,} MACs per sequence, {result['size_mb']:.1f} MB; "
-        f"{result['seq_length']} tokens per sequence on {result['device']} with {result['threads']} thread(s)"
-    )
-    columns = [key for key in _COLUMNS if key in result["results"][0]]
-    rows = [[row[key] for key in columns] for row in result["results"]]
-    return f"{summary}\n\n{format_table([_COLUMNS[key] for key in columns], rows)}"
+    emit(args, report)
 
 
 def comma_list(item: Callable[[str], object]) -> Callable[[str], tuple]:

@@ -1,14 +1,15 @@
-"""Options and output helpers shared by the subcommands."""
+"""Options shared by the subcommands, and printing a report."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
-from typing import Any
 
+from ..data.calibration import Calibration
 from ..data.sources import GLUE_DIR_ENV, DataSource
 from ..data.tasks import TASKS
+from ..measure.latency import LatencySetting
 from ..outputs import write_json
+from ..reports import Report
 
 
 def add_json_option(parser: argparse.ArgumentParser) -> None:
@@ -59,32 +60,53 @@ def data_source(args: argparse.Namespace) -> DataSource:
     )
 
 
-def emit(args: argparse.Namespace, result: dict[str, Any], table: str) -> None:
-    """Print the readable table; write the JSON result when ``--json`` was given."""
-    print(table)
+def emit(args: argparse.Namespace, report: Report) -> None:
+    """Print the report's table; write its JSON when ``--json`` was given."""
+    print(report.render())
     if getattr(args, "json", None):
-        write_json(args.json, result)
+        write_json(args.json, report.to_dict())
 
 
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A plain aligned text table (numbers right-aligned)."""
-    cells = [[_cell(value) for value in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    numeric = [all(_is_number(row[i]) for row in rows) if rows else False for i in range(len(headers))]
-
-    def line(values: Sequence[str]) -> str:
-        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in cells)])
+def add_output_options(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--output", required=True, metavar="DIR", help=f"folder to write {what} to")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --output if it exists and is not empty (never the input model's folder)",
+    )
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def add_calibration_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("calibration")
+    group.add_argument(
+        "--num-samples", type=positive_int, default=2048, help="training examples to calibrate on (default 2048)"
+    )
+    group.add_argument("--seed", type=int, default=0, help="seed for the calibration sample (default 0)")
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return str(value)
+def calibration(args: argparse.Namespace) -> Calibration:
+    return Calibration(num_samples=args.num_samples, seed=args.seed, max_length=args.max_length)
+
+
+def add_latency_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("latency measurement (the speedup, and latency budgets)")
+    group.add_argument("--batch-size", type=positive_int, default=32, help="batch size (default 32)")
+    group.add_argument("--seq-length", type=positive_int, default=128, help="sequence length (default 128)")
+    group.add_argument("--device", default="cpu", help="device, e.g. cpu or cuda (default cpu)")
+    group.add_argument(
+        "--min-time", type=number, default=1.0, metavar="SECONDS", help="timing per measurement (default 1)"
+    )
+
+
+def latency_setting(args: argparse.Namespace) -> LatencySetting:
+    return LatencySetting(
+        batch_size=args.batch_size, seq_length=args.seq_length, device=args.device, min_run_time=args.min_time
+    )
+
+
+def number(text: str) -> float:
+    """An argparse type: a number (its range is checked where it is used, with the reason)."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not '{text}'") from None

@@ -1,21 +1,10 @@
-"""`bertpress evaluate`: score a model folder on a task's dev split."""
+"""``bertpress evaluate``: score a model folder on a task's dev split."""
 
 from __future__ import annotations
 
 import argparse
 
-from ..data.sources import load_split
-from ..data.tasks import get_task
-from ..measure.evaluate import check_config_fits_task, evaluate
-from ..models.loading import load_config, load_model, load_tokenizer
-from .common import (
-    add_data_options,
-    add_json_option,
-    data_source,
-    emit,
-    format_table,
-    positive_int,
-)
+from .common import add_data_options, add_json_option, data_source, emit, positive_int
 
 
 def register(subparsers) -> None:
@@ -35,18 +24,14 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    task = get_task(args.task)
-    split = task.resolve_split(args.split)
-    # Every check that can fail comes before the weights load: a bad input costs nothing.
-    check_config_fits_task(load_config(args.model), task)
-    dataset = load_split(task, split, data_source(args))
-    tokenizer = load_tokenizer(args.model)
-    model = load_model(args.model)
-    result = evaluate(
-        model, tokenizer, task, dataset, split=split, batch_size=args.batch_size, max_length=args.max_length
+    from .. import api
+
+    report = api.evaluate(
+        args.model,
+        args.task,
+        data=data_source(args),
+        split=args.split,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
     )
-    table = format_table(
-        ["task", "split", "examples", *result.metrics],
-        [[result.task, result.split, result.num_examples, *result.metrics.values()]],
-    )
-    emit(args, result.to_dict(), table)
+    emit(args, report)

@@ -1,20 +1,11 @@
-"""`bertpress finetune`: train a task model from a base encoder."""
+"""``bertpress finetune``: train a task model from a base encoder."""
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict
 
-from ..data.tasks import get_task
-from ..train.finetune import EpochResult, TrainConfig, finetune
-from .common import (
-    add_data_options,
-    add_json_option,
-    data_source,
-    emit,
-    format_table,
-    positive_int,
-)
+from ..train.finetune import EpochResult, TrainConfig
+from .common import add_data_options, add_json_option, add_output_options, data_source, emit, number, positive_int
 
 _DEFAULTS = TrainConfig()
 
@@ -27,10 +18,10 @@ def register(subparsers) -> None:
         "a folder that transformers loads; the dev split is scored after every epoch.",
     )
     parser.add_argument("--model", default="minilm", help="base model: folder, hub id or 'minilm' (default)")
-    parser.add_argument("--output", required=True, metavar="DIR", help="folder to write the trained model to")
+    add_output_options(parser, "the trained model")
     add_data_options(parser)
     parser.add_argument("--epochs", type=positive_int, default=_DEFAULTS.epochs, help="default %(default)s")
-    parser.add_argument("--lr", type=float, default=_DEFAULTS.lr, help="peak learning rate (default %(default)s)")
+    parser.add_argument("--lr", type=number, default=_DEFAULTS.lr, help="peak learning rate (default %(default)s)")
     parser.add_argument("--batch-size", type=positive_int, default=_DEFAULTS.batch_size, help="default %(default)s")
     parser.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="default %(default)s")
     parser.add_argument(
@@ -41,36 +32,24 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    task = get_task(args.task)
+    from .. import api
+
     config = TrainConfig(
         epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_length=args.max_length, seed=args.seed
     )
-    history = finetune(
+    report = api.finetune(
         args.model,
-        task,
-        data_source(args),
+        args.task,
         args.output,
-        config,
+        config=config,
+        data=data_source(args),
         max_train_samples=args.max_train_samples,
+        overwrite=args.overwrite,
         on_epoch=_print_epoch,
     )
-    metrics = list(history[-1].dev.metrics)
-    table = format_table(
-        ["epoch", "train_loss", *metrics],
-        [[result.epoch, result.train_loss, *result.dev.metrics.values()] for result in history],
-    )
-    result = {
-        "task": task.name,
-        "model": args.model,
-        "output": args.output,
-        "config": asdict(config),
-        "max_train_samples": args.max_train_samples,
-        "epochs": [epoch.to_dict() for epoch in history],
-    }
-    emit(args, result, table)
-    print(f"saved to {args.output}")
+    emit(args, report)
 
 
 def _print_epoch(result: EpochResult) -> None:
-    scores = ", ".join(f"{name} {value:.4f}" for name, value in result.dev.metrics.items())
-    print(f"epoch {result.epoch}: train loss {result.train_loss:.4f}; {result.dev.split} {scores}", flush=True)
+    scores = ", ".join(f"{name} {value:.4f}" for name, value in result.metrics.items())
+    print(f"epoch {result.epoch}: train loss {result.train_loss:.4f}; {result.split} {scores}", flush=True)

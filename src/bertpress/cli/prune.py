@@ -1,32 +1,35 @@
-"""``bertpress prune``: retraining-free structured pruning under a MACs budget."""
+"""``bertpress prune``: retraining-free structured pruning under one budget (a one-step recipe)."""
 
 from __future__ import annotations
 
 import argparse
 
-from .common import add_data_options, add_json_option, data_source, emit, positive_int
+from .common import (
+    add_calibration_options,
+    add_data_options,
+    add_json_option,
+    add_latency_options,
+    add_output_options,
+    calibration,
+    data_source,
+    emit,
+    latency_setting,
+    number,
+)
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "prune",
-        help="remove attention heads and FFN neurons under a MACs or latency budget, without retraining",
+        help="remove attention heads and FFN neurons under a MACs, latency or parameters budget, without retraining",
         description="Prune a fine-tuned model (Fisher importance, mask search, rearrangement, "
-        "layer-wise reconstruction) and save a physically smaller model with report.json.",
-    )
-    budget = parser.add_mutually_exclusive_group(required=True)
-    budget.add_argument("--flops", type=float, metavar="RATIO", help="fraction of the MACs to keep, in (0, 1]")
-    budget.add_argument(
-        "--latency",
-        type=float,
-        metavar="RATIO",
-        help="fraction of the dense model's latency to keep, measured here at --batch-size and --seq-length",
+        "layer-wise reconstruction) and save a physically smaller model with report.json and recipe.yaml.",
     )
     parser.add_argument("--model", required=True, help="fine-tuned model folder or hub id")
-    parser.add_argument("--output", required=True, metavar="DIR", help="where to write the pruned model")
+    add_output_options(parser, "the pruned model")
+    add_budget_options(parser)
     add_data_options(parser)
-    parser.add_argument("--num-samples", type=positive_int, default=2048, help="training examples to calibrate on (default 2048)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the calibration sample (default 0)")
+    add_calibration_options(parser)
     parser.add_argument("--no-rearrange", action="store_true", help="skip mask rearrangement")
     parser.add_argument("--no-tune", action="store_true", help="skip layer-wise reconstruction")
     parser.add_argument(
@@ -35,33 +38,47 @@ def register(subparsers) -> None:
         default="weights",
         help="refit output-projection weights (default) or one scale per unit (the paper's mask tuning)",
     )
-    latency = parser.add_argument_group("latency measurement (the speedup, and a --latency budget)")
-    latency.add_argument("--batch-size", type=positive_int, default=32, help="batch size (default 32)")
-    latency.add_argument("--seq-length", type=positive_int, default=128, help="sequence length (default 128)")
-    latency.add_argument("--device", default="cpu", help="device, e.g. cpu or cuda (default cpu)")
+    parser.add_argument(
+        "--allow-layer-drop", action="store_true", help="let the search drop whole layers beside heads and neurons"
+    )
+    add_latency_options(parser)
     add_json_option(parser)
     parser.set_defaults(run=run)
+
+
+def add_budget_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("budget (exactly one)").add_mutually_exclusive_group(required=True)
+    group.add_argument("--macs", "--flops", type=number, metavar="RATIO", help="fraction of the encoder's MACs to keep")
+    group.add_argument(
+        "--latency", type=number, metavar="RATIO", help="fraction of the dense model's latency, measured here"
+    )
+    group.add_argument(
+        "--latency-ms", type=number, metavar="MS", help="latency target in milliseconds at --batch-size/--seq-length"
+    )
+    group.add_argument("--params", type=number, metavar="RATIO", help="fraction of the model's parameters to keep")
 
 
 def run(args: argparse.Namespace) -> None:
     from .. import api
 
-    config = api.PruneConfig(
-        macs=args.flops,
+    config = api.PruneStep(
+        macs=args.macs,
         latency=args.latency,
-        num_samples=args.num_samples,
-        seed=args.seed,
+        latency_ms=args.latency_ms,
+        params=args.params,
         rearrange=not args.no_rearrange,
         tune=not args.no_tune,
         reconstruct=args.reconstruct,
+        allow_layer_drop=args.allow_layer_drop,
     )
     report = api.prune(
         args.model,
         args.task,
         args.output,
         config=config,
+        calibration=calibration(args),
         data=data_source(args),
-        max_length=args.max_length,
-        latency=api.LatencySetting(batch_size=args.batch_size, seq_length=args.seq_length, device=args.device),
+        latency=latency_setting(args),
+        overwrite=args.overwrite,
     )
-    emit(args, report.to_dict(), report.render())
+    emit(args, report)

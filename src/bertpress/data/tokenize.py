@@ -62,3 +62,9 @@ def iter_batches(
 def _rows(columns: dict[str, list]) -> list[dict]:
     """``{"a": [1, 2], "b": [3, 4]}`` -> ``[{"a": 1, "b": 3}, {"a": 2, "b": 4}]``."""
     return [dict(zip(columns, values)) for values in zip(*columns.values())]
+
+
+def mean_length(batches: list[dict[str, torch.Tensor]]) -> float:
+    """Mean tokenized length of the examples in ``batches`` (the s of the MACs formulas)."""
+    lengths = torch.cat([batch["attention_mask"].sum(1) for batch in batches])
+    return float(lengths.float().mean())

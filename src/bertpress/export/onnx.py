@@ -11,20 +11,24 @@ from __future__ import annotations
 import copy
 import inspect
 import os
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import ClassVar
 
 import onnx
 import torch
 from transformers import PretrainedConfig, PreTrainedModel
 
 from ..errors import BertpressError
+from ..formatting import format_table
 from ..measure.latency import sample_inputs
 from ..measure.size import weights_size_mb
 from ..models.adapters import get_adapter
 from ..outputs import atomic_dir, write_json
 from ..quantize import quantize_onnx
 from ..quiet import quiet
+from ..reports import Report
 from .onnx_model import OnnxClassifier
 from .optimize import Fusions, fuse_attention_per_layer, fuse_transformer_ops
 
@@ -35,7 +39,10 @@ CHECK_SHAPE = (3, 13)
 
 
 @dataclass(frozen=True)
-class ExportReport:
+class ExportReport(Report):
+    kind: ClassVar[str] = "export"
+    derived: ClassVar[tuple[str, ...]] = ("tolerance", "check_shape")
+
     file: str  # model.onnx, or model.int8.onnx
     inputs: list[str]
     opset: int
@@ -43,23 +50,69 @@ class ExportReport:
     max_abs_diff: float  # the fp32 graph's logits against PyTorch's, on the check batch
     int8_max_abs_diff: float | None
     size_mb: float
+    output: str = ""  # the folder written
+    tokenizer: bool = True  # whether the folder holds the model's tokenizer
 
-    def to_dict(self) -> dict:
-        return {**asdict(self), "tolerance": TOLERANCE, "check_shape": list(CHECK_SHAPE)}
+    @property
+    def tolerance(self) -> float:
+        return TOLERANCE
+
+    @property
+    def check_shape(self) -> list[int]:
+        return list(CHECK_SHAPE)
+
+    def render(self) -> str:
+        int8_diff = "-" if self.int8_max_abs_diff is None else self.int8_max_abs_diff
+        rows = [[str(Path(self.output) / self.file), self.size_mb, self.max_abs_diff, int8_diff]]
+        lines = [format_table(["file", "size (MB)", "fp32 max |Δ logit|", "int8 max |Δ logit|"], rows), ""]
+        for fusions in self.fusions:
+            fused = ", ".join(f"{op} ×{count}" for op, count in fusions.fused_operators.items()) or "none"
+            outcome = f"rejected ({fusions.rejected})" if fusions.rejected else "kept"
+            lines.append(f"fusions by {fusions.step}: {fused}: {outcome}")
+        if not self.tokenizer:
+            lines.append("note: the model folder has no tokenizer; the export has none either")
+        return "\n".join(lines)
 
 
 def export_onnx(
-    model: PreTrainedModel, output: str | Path, *, tokenizer=None, int8: bool = False
+    model: PreTrainedModel,
+    output: str | Path,
+    *,
+    tokenizer=None,
+    int8: bool = False,
+    overwrite: bool = False,
+    inputs: Sequence[str] = (),
 ) -> ExportReport:
-    """Write folder ``output`` atomically: model.onnx (model.int8.onnx with ``int8``), config.json,
-    the tokenizer and export.json. ``bertpress.load`` loads the folder as an ``OnnxClassifier``."""
+    """Write folder ``output`` atomically (see ``write_export``); ``overwrite`` and ``inputs``
+    as for ``outputs.atomic_dir``. ``bertpress.load`` loads the folder as an ``OnnxClassifier``."""
+    with atomic_dir(output, overwrite=overwrite, inputs=inputs) as folder:
+        report = write_export(model, folder, tokenizer=tokenizer, int8=int8)
+    return replace(report, output=str(output))
+
+
+def write_export(model: PreTrainedModel, folder: Path, *, tokenizer=None, int8: bool = False) -> ExportReport:
+    """Into the existing ``folder``: model.onnx (model.int8.onnx alone with ``int8``), config.json,
+    the tokenizer and export.json."""
     config = export_config(model)
-    with atomic_dir(output) as folder:
-        report = write_onnx(model.eval(), folder, config, int8=int8)
-        config.save_pretrained(folder)
-        if tokenizer is not None:
-            tokenizer.save_pretrained(folder)
-        write_json(folder / "export.json", report.to_dict())
+    report = write_onnx(model.eval(), folder, config)
+    config.save_pretrained(folder)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(folder)
+    if int8:
+        return quantize_export(model, folder, report)
+    write_json(folder / "export.json", report.to_dict())
+    return report
+
+
+def quantize_export(model: PreTrainedModel, folder: Path, report: ExportReport) -> ExportReport:
+    """Replace an export folder's fp32 graph by its int8 copy, checked against ``model``."""
+    config = export_config(model)
+    fp32, int8 = folder / "model.onnx", folder / "model.int8.onnx"
+    quantize_onnx(fp32, int8)
+    diff = max_abs_diff(model, OnnxClassifier(int8, config), _check_inputs(config, report.inputs))
+    fp32.unlink()  # the folder holds one model: the one asked for
+    report = replace(report, file=int8.name, int8_max_abs_diff=diff, size_mb=weights_size_mb(int8))
+    write_json(folder / "export.json", report.to_dict())
     return report
 
 
@@ -70,8 +123,8 @@ def export_config(model: PreTrainedModel) -> PretrainedConfig:
     return config
 
 
-def write_onnx(model: PreTrainedModel, folder: Path, config: PretrainedConfig, *, int8: bool) -> ExportReport:
-    """Trace, check, fuse (where exact) and optionally quantize ``model`` into ``folder``."""
+def write_onnx(model: PreTrainedModel, folder: Path, config: PretrainedConfig) -> ExportReport:
+    """Trace, check and fuse (where exact) ``model`` into ``folder``/model.onnx."""
     names = input_names(model)
     check = _check_inputs(config, names)
     path = folder / "model.onnx"
@@ -79,13 +132,7 @@ def write_onnx(model: PreTrainedModel, folder: Path, config: PretrainedConfig, *
     _require_exact(model, path, config, check, "the exported graph")
     fusions = _fuse_where_exact(model, path, config, check)
     diff = max_abs_diff(model, OnnxClassifier(path, config), check)
-    int8_diff = None
-    if int8:
-        fp32, path = path, folder / "model.int8.onnx"
-        quantize_onnx(fp32, path)
-        int8_diff = max_abs_diff(model, OnnxClassifier(path, config), check)
-        fp32.unlink()  # the folder holds one model: the one asked for
-    return ExportReport(path.name, names, _opset(path), fusions, diff, int8_diff, weights_size_mb(path))
+    return ExportReport(path.name, names, _opset(path), fusions, diff, None, weights_size_mb(path))
 
 
 def input_names(model: PreTrainedModel) -> list[str]:

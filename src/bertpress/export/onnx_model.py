@@ -11,6 +11,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 import torch
+from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidArgument, InvalidGraph, InvalidProtobuf
 from torch import nn
 from transformers import (
     AutoConfig,
@@ -19,11 +20,15 @@ from transformers import (
 )
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from ..errors import BertpressError
+from ..errors import BertpressError, first_line
 from ..models.modeling_bertpress import pruned_class_for
 
 # The fp32 graph first: it is the one loaded when a folder holds both.
 ONNX_FILES = ("model.onnx", "model.int8.onnx")
+
+# What ONNX Runtime raises for a damaged file: bytes that do not parse, a graph that does not
+# check, or one that only fails when run. A name that is not UTF-8 surfaces as a UnicodeDecodeError.
+_DAMAGED = (InvalidProtobuf, InvalidGraph, InvalidArgument, Fail, UnicodeDecodeError)
 
 
 def onnx_file_in(folder: str | Path) -> Path | None:
@@ -47,14 +52,21 @@ class OnnxClassifier:
         path = onnx_file_in(folder)
         if path is None:
             raise BertpressError(f"no {' or '.join(ONNX_FILES)} in {folder}")
-        return cls(path, AutoConfig.from_pretrained(folder))
+        try:
+            config = AutoConfig.from_pretrained(folder)
+        except (OSError, ValueError) as error:
+            raise BertpressError(f"could not load model '{folder}': {first_line(error)}") from error
+        return cls(path, config)
 
     def __call__(self, input_ids: torch.Tensor, **inputs: torch.Tensor) -> SequenceClassifierOutput:
         """Logits for a batch; inputs the graph does not take (e.g. token types for DistilBERT) are ignored."""
         defaults = {"attention_mask": torch.ones_like(input_ids), "token_type_ids": torch.zeros_like(input_ids)}
         inputs = {**defaults, **inputs, "input_ids": input_ids}
         feeds = {name: inputs[name].cpu().numpy() for name in self.input_names}
-        (logits,) = self.session.run(["logits"], feeds)
+        try:
+            (logits,) = self.session.run(["logits"], feeds)
+        except _DAMAGED as error:
+            raise BertpressError(f"ONNX Runtime could not run {self.path}: {first_line(error)}") from error
         return SequenceClassifierOutput(logits=torch.from_numpy(logits))
 
     def set_num_threads(self, threads: int | None) -> None:
@@ -66,7 +78,10 @@ class OnnxClassifier:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except _DAMAGED as error:
+            raise BertpressError(f"{self.path} is damaged or not an ONNX model ({first_line(error)})") from error
         self.input_names = [node.name for node in self.session.get_inputs()]
         self.threads = threads
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import copy
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from tqdm.auto import tqdm
@@ -19,12 +21,54 @@ from tqdm.auto import tqdm
 from ..errors import BertpressError
 from ..export.onnx import export_onnx
 from ..export.onnx_model import OnnxClassifier, torch_module
+from ..formatting import format_table
 from ..models.adapters import get_adapter
 from ..models.loading import load_model
 from ..quantize import Int8Dynamic, quantize, quantize_onnx
+from ..reports import Report
 from .latency import check_device, measure_latency
 from .macs import count_params, model_macs
 from .size import state_dict_size_mb, weights_size_mb
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    batch_size: int
+    latency_ms: float
+    throughput: float  # sequences per second
+    backend: str | None = None  # set when backends are compared
+    size_mb: float | None = None  # that backend's weights as they run
+
+
+@dataclass
+class BenchReport(Report):
+    kind: ClassVar[str] = "bench"
+
+    params: int
+    macs: int
+    seq_length: int
+    device: str
+    threads: int
+    size_mb: float
+    results: list[BenchRow]
+
+    def render(self) -> str:
+        summary = (
+            f"{self.params:,} parameters, {self.macs:,} MACs per sequence, {self.size_mb:.1f} MB; "
+            f"{self.seq_length} tokens per sequence on {self.device} with {self.threads} thread(s)"
+        )
+        columns = [key for key in _COLUMNS if getattr(self.results[0], key) is not None]
+        rows = [[getattr(row, key) for key in columns] for row in self.results]
+        return f"{summary}\n\n{format_table([_COLUMNS[key] for key in columns], rows)}"
+
+
+_COLUMNS = {
+    "backend": "backend",
+    "batch_size": "batch",
+    "latency_ms": "latency (ms)",
+    "throughput": "sequences/s",
+    "size_mb": "size (MB)",
+}
 
 
 def bench(
@@ -37,13 +81,8 @@ def bench(
     backends: Sequence[str] | None = None,
     min_run_time: float = 1.0,
     progress: bool = True,
-) -> dict:
-    """Measure the model folder ``model``; with ``backends``, one row per backend and batch size.
-
-    Returns ``{"params", "macs", "seq_length", "device", "threads", "size_mb", "results"}``;
-    each result has ``batch_size``, ``latency_ms`` and ``throughput`` (sequences/s), plus
-    ``backend`` and that backend's ``size_mb`` when ``backends`` is given.
-    """
+) -> BenchReport:
+    """Measure the model folder ``model``; with ``backends``, one row per backend and batch size."""
     check_device(device)
     threads = threads or torch.get_num_threads()
 
@@ -60,25 +99,24 @@ def bench(
             results = []
             for backend in tqdm(backends, desc="backends", disable=not progress):
                 network, size_mb = BACKENDS[backend](variants)
-                results += [{"backend": backend, **row, "size_mb": size_mb} for row in rows(network)]
+                results += [replace(row, backend=backend, size_mb=size_mb) for row in rows(network)]
     module = torch_module(loaded)
-    return {
-        "params": count_params(module),
-        "macs": model_macs(get_adapter(module), seq_length),
-        "seq_length": seq_length,
-        "device": device,
-        "threads": threads,
-        "size_mb": _source_size_mb(model, loaded),
-        "results": results,
-    }
+    return BenchReport(
+        params=count_params(module),
+        macs=model_macs(get_adapter(module), seq_length),
+        seq_length=seq_length,
+        device=device,
+        threads=threads,
+        size_mb=_source_size_mb(model, loaded),
+        results=results,
+    )
 
 
-def _time(model, batch_size: int, seq_length: int, device: str, threads: int, min_run_time: float) -> dict:
+def _time(model, batch_size: int, seq_length: int, device: str, threads: int, min_run_time: float) -> BenchRow:
     latency_ms = measure_latency(
         model, batch_size, seq_length, device=device, threads=threads, min_run_time=min_run_time
     )
-    throughput = batch_size * 1e3 / latency_ms  # sequences per second
-    return {"batch_size": batch_size, "latency_ms": round(latency_ms, 3), "throughput": round(throughput, 2)}
+    return BenchRow(batch_size, round(latency_ms, 3), round(batch_size * 1e3 / latency_ms, 2))
 
 
 def _check_backends(source, backends: Sequence[str]) -> None:

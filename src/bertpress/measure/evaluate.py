@@ -1,45 +1,43 @@
 """Scoring a model on a task's examples.
 
-``evaluate`` relies on a narrow surface only: ``model(**inputs).logits`` under ``torch.no_grad()``
-and ``model.config.num_labels``. That lets an ONNX Runtime wrapper stand in for a torch model.
+``evaluate`` relies on a narrow surface only: the task head reads the model's outputs under
+``torch.no_grad()``, and ``model.config`` says what the model predicts. That lets an ONNX Runtime
+wrapper stand in for a torch model.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 from datasets import Dataset
 from tqdm.auto import tqdm
-from transformers import PretrainedConfig
 
 from ..data.tasks import Task
 from ..data.tokenize import encode, iter_batches
 from ..errors import BertpressError
+from ..formatting import format_table
+from ..models.heads import head_for
+from ..reports import Report
 from .metrics import compute_metrics
 
 
 @dataclass
-class EvalResult:
+class EvalReport(Report):
+    kind: ClassVar[str] = "evaluate"
+
     task: str
     split: str
     num_examples: int
     metrics: dict[str, float]
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def check_model_fits_task(model, task: Task) -> None:
-    check_config_fits_task(model.config, task)
-
-
-def check_config_fits_task(config: PretrainedConfig, task: Task) -> None:
-    if config.num_labels != task.num_labels:
-        raise BertpressError(
-            f"the model has {config.num_labels} output label(s) but task '{task.name}' needs {task.num_labels}"
+    def render(self) -> str:
+        return format_table(
+            ["task", "split", "examples", *self.metrics],
+            [[self.task, self.split, self.num_examples, *self.metrics.values()]],
         )
 
 
@@ -53,13 +51,14 @@ def evaluate(
     batch_size: int = 64,
     max_length: int = 128,
     progress: bool = True,
-) -> EvalResult:
+) -> EvalReport:
     """The task's metrics for ``model`` on ``dataset`` (as ``data.sources.load_split`` returns it)."""
-    check_model_fits_task(model, task)
+    head = head_for(task)
+    head.check(model.config, task.name)
     if len(dataset) == 0:
         raise BertpressError(f"no {task.name} {split} examples to evaluate on")
     encoded = encode(dataset, tokenizer, max_length)
-    logits, labels = [], []
+    scores, labels = [], []
     with torch.no_grad():
         # Sorted by length for less padding; each prediction still meets its own label.
         for batch in tqdm(
@@ -69,7 +68,8 @@ def evaluate(
             disable=not progress,
         ):
             labels.append(batch.pop("labels").numpy())
-            # as_tensor: an ONNX Runtime wrapper may hand back numpy logits.
-            logits.append(torch.as_tensor(model(**batch).logits).float().numpy())
-    metrics = compute_metrics(task, np.concatenate(logits), np.concatenate(labels))
-    return EvalResult(task.name, split, len(dataset), metrics)
+            scores.append(head.scores(model(**batch)).numpy())
+            if not np.isfinite(scores[-1]).all():  # metrics of NaN outputs would pass for a score
+                raise BertpressError(f"the model's outputs are not finite (NaN or inf) on {task.name} {split}")
+    metrics = compute_metrics(task, np.concatenate(scores), np.concatenate(labels))
+    return EvalReport(task.name, split, len(dataset), metrics)

@@ -8,11 +8,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 from torch.utils import benchmark
 
 from ..errors import BertpressError, first_line
+
+
+@dataclass(frozen=True)
+class LatencySetting:
+    """Where latency is measured: a speedup is dense / compressed latency timed in one process."""
+
+    batch_size: int = 32
+    seq_length: int = 128
+    device: str = "cpu"
+    threads: int | None = None
+    min_run_time: float = 1.0  # seconds of timing per measurement (tests use less)
 
 
 def check_device(device: str) -> None:

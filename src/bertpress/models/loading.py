@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
+from pickle import UnpicklingError
 
+import torch
+from safetensors import SafetensorError
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
@@ -15,6 +19,7 @@ from transformers import (
 
 from ..errors import BertpressError, first_line
 from ..export.onnx_model import ONNX_FILES, OnnxClassifier, onnx_file_in
+from ..quantize import Int8Dynamic, quantize
 from ..quiet import quiet_transformers
 from .modeling_bertpress import pruned_class_for
 
@@ -74,11 +79,34 @@ def load_model(name_or_path: str, num_labels: int | None = None) -> PreTrainedMo
             else:
                 extra = {"num_labels": num_labels} if num_labels is not None else {}
                 model = AutoModelForSequenceClassification.from_pretrained(source, **extra)
+    except SafetensorError as error:  # a .safetensors file that is not one (truncated, overwritten)
+        raise BertpressError(
+            f"could not load model '{name_or_path}': its weights file is damaged ({first_line(error)})"
+        ) from error
+    except UnpicklingError as error:  # a .bin file torch cannot read; its own message is about weights_only
+        raise BertpressError(
+            f"could not load model '{name_or_path}': its weights file is damaged or not a plain PyTorch checkpoint"
+        ) from error
     except (OSError, ValueError, KeyError, RuntimeError) as error:  # RuntimeError: mismatched shapes
         raise BertpressError(f"could not load model '{name_or_path}': {first_line(error)}") from error
-    return model.eval()
+    _check_finite(model)
+    return _quantized(model.eval())
 
 
+def _quantized(model: PreTrainedModel) -> PreTrainedModel:
+    """Apply the dynamic int8 a ``compress`` recipe asked for: the folder keeps fp32 weights
+    (dynamic quantization needs no calibration), and stock loaders give the fp32 model."""
+    spec = getattr(model.config, "bertpress", None) or {}
+    if spec.get("quantization", {}).get("backend") == "torch":
+        quantize(model, Int8Dynamic())
+    return model
+
+
+def _check_finite(model: torch.nn.Module) -> None:
+    """Refuse a model with a NaN or inf weight: it would prune, save and time as if it were sound."""
+    for name, tensor in itertools.chain(model.named_parameters(), model.named_buffers()):
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise BertpressError(f"model weights are not finite (NaN or inf) in {name}; the model is damaged")
 
 
 def load_tokenizer(name_or_path: str):

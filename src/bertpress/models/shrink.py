@@ -1,7 +1,8 @@
-"""Physically remove pruned heads and neurons, folding their tuned scales into the weights.
+"""Physically remove pruned heads, neurons and whole layers, folding tuned scales into the weights.
 
-The result is an ordinary module tree with smaller Linears (and ``EmptyAttention`` where a
-layer keeps no head), so it runs faster with any runtime and saves as a normal checkpoint.
+The result is an ordinary module tree with smaller Linears (``EmptyAttention`` where a layer
+keeps no head, fewer layers where layers were dropped), so it runs faster with any runtime and
+saves as a normal checkpoint.
 """
 
 from __future__ import annotations
@@ -72,6 +73,20 @@ def _shrink_attention(adapter: Adapter, paths, head_mask: torch.Tensor, head_siz
     adapter.base.set_submodule(paths.attention_output, _shrink_linear(output, columns=dims, column_scale=scale))
 
 
+def drop_layers(adapter: Adapter, layers: list[int]) -> None:
+    """Remove the encoder layers ``layers`` (current indices); the rest are renumbered from 0."""
+    source = source_layers(adapter)
+    kept = [index for index in range(adapter.num_layers) if index not in set(layers)]
+    adapter.keep_layers(kept)
+    adapter.config.bertpress = {**pruning_spec(adapter), "source_layers": [source[i] for i in kept]}
+
+
+def source_layers(adapter: Adapter) -> list[int]:
+    """For each current layer, its index in the model before any layer was dropped."""
+    spec = getattr(adapter.config, "bertpress", None) or {}
+    return list(spec.get("source_layers", range(adapter.num_layers)))
+
+
 def pruning_spec(adapter: Adapter) -> dict:
     """The ``bertpress`` config entry from which ``modeling_bertpress`` rebuilds this module tree."""
     linear_shapes: dict[str, list[int]] = {}
@@ -88,6 +103,7 @@ def pruning_spec(adapter: Adapter) -> dict:
             linear_shapes[path] = [module.in_features, module.out_features]
     return {
         "version": 1,
+        "source_layers": source_layers(adapter),
         "heads_per_layer": adapter.heads_per_layer(),
         "neurons_per_layer": adapter.neurons_per_layer(),
         "empty_attention": empty_attention,

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from ..errors import BertpressError
 from ..models.adapters import Adapter
+from ..models.heads import TaskHead
 from .masks import Masks, apply_masks
 
 
@@ -28,28 +30,31 @@ class MaskGradients:
         return [g.pow(2).sum(0) for g in self.neurons]
 
 
-def collect_mask_gradients(adapter: Adapter, batches: list[dict], progress: bool = True) -> MaskGradients:
+def collect_mask_gradients(
+    adapter: Adapter, batches: list[dict], head: TaskHead, progress: bool = True
+) -> MaskGradients:
     """Per-batch gradients of the task loss (true labels) with respect to all-ones masks."""
     model = adapter.model
     masks = Masks.ones(adapter)
     for mask in masks.heads + masks.neurons:
         mask.requires_grad_(True)
-    head_grads: list[list[torch.Tensor]] = [[] for _ in masks.heads]
-    neuron_grads: list[list[torch.Tensor]] = [[] for _ in masks.neurons]
+    # Filled in place: one small tensor per layer, not one per batch (those fragment the heap).
+    grads = [torch.zeros(len(batches), len(mask)) for mask in masks.heads + masks.neurons]
     trainable = [p for p in model.parameters() if p.requires_grad]
     for parameter in trainable:
         parameter.requires_grad_(False)
     try:
         with apply_masks(adapter, masks):
-            for batch in tqdm(batches, desc="fisher", disable=not progress):
-                model(**batch).loss.backward()
-                for grads, mask in zip(head_grads + neuron_grads, masks.heads + masks.neurons):
-                    grads.append(mask.grad.clone() if mask.grad is not None else torch.zeros_like(mask))
-                    mask.grad = None
+            for step, batch in enumerate(tqdm(batches, desc="fisher", disable=not progress)):
+                loss = head.loss(model, batch)
+                if not torch.isfinite(loss):
+                    raise BertpressError("the model's loss is not finite (NaN or inf) on the calibration data")
+                loss.backward()
+                for store, mask in zip(grads, masks.heads + masks.neurons):
+                    if mask.grad is not None:  # None: the block computes nothing (emptied)
+                        store[step] = mask.grad
+                        mask.grad.zero_()
     finally:
         for parameter in trainable:
             parameter.requires_grad_(True)
-    return MaskGradients(
-        heads=[torch.stack(g) for g in head_grads],
-        neurons=[torch.stack(g) for g in neuron_grads],
-    )
+    return MaskGradients(heads=grads[: len(masks.heads)], neurons=grads[len(masks.heads) :])

@@ -1,122 +1,90 @@
-"""One retraining-free structured prune: statistics → search → rearrange → tune → shrink.
+"""One retraining-free structured prune: search → drop layers → rearrange → reconstruct → shrink.
 
-Each step is a plain function of tensors and small dataclasses (see the sibling modules), so a
-step can be tested alone, swapped or skipped; this module only chains them and times them.
+Each phase is a plain function of tensors and small dataclasses (see the sibling modules), so it
+can be tested alone, swapped or skipped; this module only chains and times them. The Fisher
+statistics come from the caller: a recipe computes them once per model and shares them.
 """
 
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field
-from typing import Literal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
-import torch
-
-from ..errors import BertpressError
-from ..measure.latency_table import LatencyTable
-from ..measure.macs import UnitCosts, encoder_macs
+from ..measure.cost import ResolvedBudget
 from ..models.adapters import Adapter
-from ..models.shrink import shrink
-from .fisher import collect_mask_gradients
+from ..models.heads import TaskHead
+from ..models.shrink import drop_layers, shrink
+from .fisher import MaskGradients
 from .masks import Masks
-from .rearrange import rearrange
-from .reconstruct import reconstruct, record_teacher
-from .search import search_masks, search_masks_latency
-
-
-@dataclass(frozen=True)
-class PruneConfig:
-    """How to prune: keep at most ``macs`` of the encoder's MACs, or ``latency`` of the dense
-    model's measured latency (exactly one of the two)."""
-
-    macs: float | None = None
-    latency: float | None = None
-    num_samples: int = 2048
-    batch_size: int = 32
-    seed: int = 0
-    rearrange: bool = True
-    tune: bool = True
-    reconstruct: Literal["scales", "weights"] = "weights"
-    damping: float = 1e-2
-
-    def __post_init__(self):
-        if (self.macs is None) == (self.latency is None):
-            raise BertpressError("give exactly one budget: a MACs ratio or a latency ratio")
-        for name, ratio in (("MACs", self.macs), ("latency", self.latency)):
-            if ratio is not None and not 0 < ratio <= 1:
-                raise BertpressError(f"the {name} ratio must be in (0, 1], got {ratio}")
-        if self.num_samples < self.batch_size:
-            raise BertpressError(
-                f"--num-samples ({self.num_samples}) must be at least one batch ({self.batch_size})"
-            )
-        if self.reconstruct not in ("scales", "weights"):
-            raise BertpressError(f"--reconstruct must be 'scales' or 'weights', got '{self.reconstruct}'")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class LatencyBudget:
-    """A latency budget turned into what the search needs: per-block predictions and the
-    milliseconds the encoder layers may take (the target minus the model's other parts)."""
-
-    table: LatencyTable
-    encoder_ms: float
+from .rearrange import rearrange as rearrange_masks
+from .reconstruct import Mode, reconstruct
+from .search import Selection, search_masks, search_with_layer_drops
 
 
 @dataclass
 class PruneOutcome:
-    masks: Masks  # the final masks (tuned scales, or binary when weights were refitted)
-    seq_length: float  # mean calibration length, at which MACs were budgeted
+    masks: Masks  # over the kept layers: tuned scales, or binary when weights were refitted
+    dropped_layers: list[int]  # indices before the prune
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
 @contextmanager
-def _timed(timings: dict[str, float], phase: str):
+def timed(timings: dict[str, float], phase: str) -> Iterator[None]:
     start = time.perf_counter()
     yield
-    timings[phase] = round(time.perf_counter() - start, 3)
+    timings[phase] = round(timings.get(phase, 0.0) + time.perf_counter() - start, 3)
 
 
 def prune_in_place(
     adapter: Adapter,
     batches: list[dict],
-    config: PruneConfig,
+    gradients: MaskGradients,
+    budget: ResolvedBudget,
+    head: TaskHead,
+    *,
+    rearrange: bool = True,
+    tune: bool = True,
+    mode: Mode = "weights",
+    damping: float = 1e-2,
+    allow_layer_drop: bool = False,
     progress: bool = True,
-    latency_budget: LatencyBudget | None = None,
 ) -> PruneOutcome:
     """Prune ``adapter.model`` in place: afterwards its Linears are physically smaller.
 
-    A latency ``config`` needs ``latency_budget`` (see ``api.prune``, which measures it).
+    ``gradients`` are the per-batch mask gradients of this very model on ``batches``.
     """
     timings: dict[str, float] = {}
-    seq_length = mean_length(batches)
-    # Tuning fits against the unpruned model's activations: the Fisher pass (all-ones masks) records them.
-    recorder = record_teacher(adapter) if config.tune else nullcontext()
-    with _timed(timings, "fisher"), recorder as teacher:
-        grads = collect_mask_gradients(adapter, batches, progress)
-
-    with _timed(timings, "search"):
-        heads, neurons = grads.head_importance(), grads.neuron_importance()
-        if config.macs is not None:
-            budget = config.macs * encoder_macs(adapter, seq_length)
-            masks = search_masks(heads, neurons, UnitCosts.of(adapter, seq_length), budget)
-        else:
-            masks = search_masks_latency(heads, neurons, latency_budget.table, latency_budget.encoder_ms)
-    with _timed(timings, "rearrange"):
-        if config.rearrange:
-            masks = rearrange(masks, grads.heads, grads.neurons)
-    with _timed(timings, "tune"):
-        if config.tune:
-            masks = reconstruct(adapter, masks, batches, teacher, config.reconstruct, config.damping, progress)
-    with _timed(timings, "shrink"):
+    with timed(timings, "search"):
+        selection = _select(gradients, budget, allow_layer_drop)
+    kept = [i for i in range(adapter.num_layers) if i not in selection.dropped_layers]
+    masks = Masks([selection.masks.heads[i] for i in kept], [selection.masks.neurons[i] for i in kept])
+    head_grads, neuron_grads = [gradients.heads[i] for i in kept], [gradients.neurons[i] for i in kept]
+    with timed(timings, "shrink"):
+        if selection.dropped_layers:
+            drop_layers(adapter, selection.dropped_layers)
+    with timed(timings, "rearrange"):
+        if rearrange:
+            masks = rearrange_masks(masks, head_grads, neuron_grads)
+    with timed(timings, "tune"):
+        if tune:
+            masks = reconstruct(
+                adapter,
+                masks,
+                batches,
+                mode=mode,
+                damping=damping,
+                last_layer_first_token_only=head.reads_first_token_only,
+                progress=progress,
+            )
+    with timed(timings, "shrink"):
         shrink(adapter, masks.heads, masks.neurons)
-    return PruneOutcome(masks=masks, seq_length=seq_length, timings_s=timings)
+    return PruneOutcome(masks, selection.dropped_layers, timings)
 
 
-def mean_length(batches: list[dict]) -> float:
-    """Mean tokenized length of the calibration examples: the s of the MACs formulas."""
-    lengths = torch.cat([batch["attention_mask"].sum(1) for batch in batches])
-    return float(lengths.float().mean())
+def _select(gradients: MaskGradients, budget: ResolvedBudget, allow_layer_drop: bool) -> Selection:
+    if allow_layer_drop:
+        return search_with_layer_drops(gradients, budget.cost, budget.limit)
+    masks = search_masks(gradients.head_importance(), gradients.neuron_importance(), budget.cost, budget.limit)
+    return Selection(masks, [], 0.0)

@@ -9,24 +9,51 @@ matches the unpruned model's. Two ways to fit:
 
 Both are ridge regressions pulled towards the unpruned solution (scale 1, the original weights).
 Padding positions are left out; for sequence-level tasks the last layer fits only [CLS], the only
-position the classifier reads. The unpruned model's activations are recorded during the Fisher
-pass (its masks are all ones), so tuning costs about two extra forward passes.
+position the classifier reads.
+
+Streaming. ``reconstruct`` runs on the unpruned model. Two streams of hidden states, one per
+calibration batch, advance one layer at a time: the teacher's (the unpruned model's) and the
+student's (the model under the masks, with the lower layers already fitted). Layer ``i`` is
+unchanged until its own fit, so it serves as its own teacher: run without masks before the fit.
+Per layer, three passes over the batches:
+
+A. the teacher runs the layer: its attention output (before the LayerNorm) is the attention
+   target, its FFN output (before the LayerNorm) is stored for pass B; the student runs up to
+   the attention LayerNorm and the attention normal equations are summed. Solve.
+B. the student, with its attention fitted, runs up to the FFN LayerNorm; the FFN normal
+   equations are summed against the stored targets, whose LayerNorm is the teacher's next hidden
+   state. Solve.
+C. the student, with both blocks fitted, runs the layer: its next hidden state (skipped for the
+   last layer).
+
+The teacher runs each layer once and the student about 2⅓ times (up to the attention LayerNorm,
+then twice in full), and no layer is copied. Each pass also reruns the embeddings of each batch
+to get what the encoder hands every layer: that attention mask is B·S² per batch, and keeping it
+would grow with the samples. The normal equations are the only thing summed across batches.
+
+Memory is bounded, whatever the number of samples, by the model, one batch's activations in one
+layer, the normal equations ((p+1)² float64 for a block keeping p input columns) and the store's
+budget (``memory_mb``, else ``$BERTPRESS_MEMORY_MB``, else 512 MB; ``spill.py`` says what the C
+allocator may hold on top of it). Hidden states beyond the budget go to a temporary folder,
+deleted at the end: at most one teacher and one student tensor per batch, that is
+2 × samples × seq × hidden × 4 bytes (float32).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import suppress
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from ..models.adapters import Adapter
 from ..models.hooks import hooks
 from .masks import Masks, apply_masks
+from .spill import SpillStore, memory_budget_mb
 
 log = logging.getLogger(__name__)
 
@@ -35,85 +62,44 @@ Mode = Literal["scales", "weights"]
 _WILD_SCALE = 10.0
 
 
-@dataclass
-class TeacherRecord:
-    """What the unpruned model computed on each calibration batch."""
-
-    layer_inputs: list[tuple[torch.Tensor, tuple, dict]] = field(default_factory=list)
-    attention_targets: list[list[torch.Tensor]] = field(default_factory=list)  # [layer][batch]
-    ffn_targets: list[list[torch.Tensor]] = field(default_factory=list)
-
-
-@contextmanager
-def record_teacher(adapter: Adapter) -> Iterator[TeacherRecord]:
-    """Record the first layer's inputs and every block's pre-LayerNorm output during forwards."""
-    record = TeacherRecord(
-        attention_targets=[[] for _ in range(adapter.num_layers)],
-        ffn_targets=[[] for _ in range(adapter.num_layers)],
-    )
-
-    def keep_layer_input(_module, args, kwargs):
-        record.layer_inputs.append((args[0].detach(), args[1:], kwargs))
-
-    def keep_into(store: list):
-        return lambda _module, args: store.append(args[0].detach())
-
-    handles = [adapter.layer(0).register_forward_pre_hook(keep_layer_input, with_kwargs=True)]
-    for index in range(adapter.num_layers):
-        handles.append(adapter.attention_norm(index).register_forward_pre_hook(keep_into(record.attention_targets[index])))
-        handles.append(adapter.ffn_norm(index).register_forward_pre_hook(keep_into(record.ffn_targets[index])))
-    with hooks(handles):
-        yield record
-
-
 @torch.no_grad()
 def reconstruct(
     adapter: Adapter,
     masks: Masks,
     batches: list[dict],
-    teacher: TeacherRecord,
+    *,
     mode: Mode = "weights",
     damping: float = 1e-2,
+    last_layer_first_token_only: bool = True,
+    memory_mb: float | None = None,
     progress: bool = True,
 ) -> Masks:
-    """Tune ``masks`` (scales) or the output projections in place (weights); returns the masks."""
+    """Tune ``masks`` (scales) or the output projections in place (weights); returns the masks.
+
+    Call it on the unpruned model; ``masks`` hold 0 for a pruned unit, else its scale.
+    """
     masks = masks.clone()
-    hidden = [inputs for inputs, _, _ in teacher.layer_inputs]
     last = adapter.num_layers - 1
-    token_rows = [_rows(batch, only_first=False) for batch in batches]
-    first_rows = [_rows(batch, only_first=True) for batch in batches]
-    for index in tqdm(range(adapter.num_layers), desc="tune", disable=not progress):
-        rows = first_rows if index == last else token_rows
-        attention = _Block(
-            masks.heads[index],
-            adapter.head_size,
-            adapter.attention_output(index),
-            adapter.attention_norm(index),
-            teacher.attention_targets[index],
-        )
-        _fit_block(attention, _run_layer(adapter, masks, index, hidden, teacher, attention), rows, mode, damping)
-        ffn = _Block(
-            masks.neurons[index],
-            1,
-            adapter.ffn_output(index),
-            adapter.ffn_norm(index),
-            teacher.ffn_targets[index],
-        )
-        captured = _run_layer(adapter, masks, index, hidden, teacher, ffn)
-        _fit_block(ffn, captured, rows, mode, damping)
-        hidden = _layer_outputs(adapter, masks, ffn, captured)
+    with SpillStore(memory_budget_mb(memory_mb)) as store:
+        for index in tqdm(range(adapter.num_layers), desc="tune", disable=not progress):
+            layer = _LayerFit(adapter, masks, index, batches, store, index == last and last_layer_first_token_only)
+            layer.fit_attention(mode, damping)
+            layer.fit_ffn(mode, damping, advance_teacher=index < last)
+            if index < last:
+                layer.advance_student()
+        if store.peak_disk_bytes:
+            log.info("tune: spilled up to %.0f MB of hidden states to disk", store.peak_disk_bytes / 2**20)
     return masks
 
 
 @dataclass
 class _Block:
-    """One attention or FFN block: its mask, unit width, output projection, LayerNorm, targets."""
+    """One attention or FFN block: its mask, unit width, output projection and LayerNorm."""
 
     mask: torch.Tensor
     unit_width: int  # input columns of ``output`` per unit: head size for heads, 1 for neurons
-    output: torch.nn.Linear
-    norm: torch.nn.LayerNorm
-    targets: list[torch.Tensor]
+    output: nn.Linear
+    norm: nn.LayerNorm
 
     def kept_columns(self) -> torch.Tensor:
         kept = self.mask.nonzero().flatten()
@@ -121,75 +107,164 @@ class _Block:
 
 
 @dataclass
-class _Captured:
-    """Per batch: raw input and output of the block's projection, and its LayerNorm's input."""
+class _LayerCall:
+    """What the encoder hands every layer for one batch; ``hidden`` is what enters layer 0."""
 
-    projection_in: list[torch.Tensor] = field(default_factory=list)
-    projection_out: list[torch.Tensor] = field(default_factory=list)
-    norm_in: list[torch.Tensor] = field(default_factory=list)
-
-
-def _rows(batch: dict, only_first: bool) -> torch.Tensor:
-    """Boolean [batch, seq] of the positions to reconstruct."""
-    valid = batch["attention_mask"].bool()
-    if only_first:
-        first = torch.zeros_like(valid)
-        first[:, 0] = True
-        return first
-    return valid
+    hidden: torch.Tensor
+    args: tuple
+    kwargs: dict
 
 
-def _run_layer(adapter: Adapter, masks: Masks, index: int, hidden: list, teacher: TeacherRecord, block: _Block):
-    """Run layer ``index`` on every batch under ``masks``, capturing ``block``'s activations."""
-    captured = _Captured()
-    handles = [
-        # prepend: the raw input, before the mask hook scales it
-        block.output.register_forward_pre_hook(lambda _m, args: captured.projection_in.append(args[0]), prepend=True),
-        block.output.register_forward_hook(lambda _m, _args, out: captured.projection_out.append(out)),
-        block.norm.register_forward_pre_hook(lambda _m, args: captured.norm_in.append(args[0])),
-    ]
-    layer = adapter.layer(index)
-    with hooks(handles), apply_masks(adapter, masks):
-        for states, (_, args, kwargs) in zip(hidden, teacher.layer_inputs):
-            layer(states, *args, **kwargs)
-    return captured
+@dataclass
+class _BlockRun:
+    """One block's activations in one run: its projection's raw input (before the mask scales
+    it) and output, and its LayerNorm's input."""
+
+    projection_in: torch.Tensor
+    projection_out: torch.Tensor
+    norm_in: torch.Tensor
 
 
-def _layer_outputs(adapter: Adapter, masks: Masks, ffn: _Block, captured: _Captured) -> list[torch.Tensor]:
-    """The layer's outputs after tuning its FFN, from the captured activations (no second pass)."""
-    outputs = []
-    with apply_masks(adapter, masks):
-        for raw, projected, norm_in in zip(captured.projection_in, captured.projection_out, captured.norm_in):
-            residual = norm_in - projected
-            outputs.append(ffn.norm(residual + ffn.output(raw)))
-    return outputs
+class _StopForward(Exception):
+    """Ends a forward pass once the activations it was run for are captured."""
 
 
-def _fit_block(block: _Block, captured: _Captured, rows: list[torch.Tensor], mode: Mode, damping: float) -> None:
-    columns = block.kept_columns()
-    if len(columns) == 0:
-        return
-    gram, cross = _normal_equations(block, captured, rows, columns)
-    if mode == "scales":
-        _solve_scales(block, gram, cross, columns, damping)
-    else:
-        _solve_weights(block, gram, cross, columns, damping)
+class _LayerFit:
+    """Fits layer ``index``'s two blocks, streaming the batches through ``store``.
+
+    Keys: ``("teacher", b)`` and ``("student", b)`` hold the hidden states entering this layer
+    (layer 0 takes them from the embeddings instead), ``("target", b)`` the teacher's FFN output
+    before the LayerNorm, between passes A and B.
+    """
+
+    def __init__(self, adapter: Adapter, masks: Masks, index: int, batches: list[dict], store: SpillStore,
+                 first_token_only: bool):
+        self.adapter, self.masks, self.index, self.batches, self.store = adapter, masks, index, batches, store
+        self.first_token_only = first_token_only
+        self.layer = adapter.layer(index)
+        self.attention = _Block(
+            masks.heads[index], adapter.head_size, adapter.attention_output(index), adapter.attention_norm(index)
+        )
+        self.ffn = _Block(masks.neurons[index], 1, adapter.ffn_output(index), adapter.ffn_norm(index))
+
+    def fit_attention(self, mode: Mode, damping: float) -> None:
+        """Pass A (see the module docstring)."""
+        equations = _NormalEquations(self.attention)
+        for number, batch in enumerate(self.batches):
+            call = _layer_call(self.adapter, batch)
+            teacher_in = call.hidden if self.index == 0 else self.store.pop(("teacher", number))
+            norms = [self.attention.norm, self.ffn.norm]
+            attention_target, ffn_target = _norm_inputs(self.layer, teacher_in, call, norms)
+            self.store.put(("target", number), ffn_target)
+            if not equations.empty:
+                equations.add(self._student_run(self.attention, number, call), attention_target, self._rows(batch))
+        _solve(self.attention, equations, mode, damping)
+
+    def fit_ffn(self, mode: Mode, damping: float, advance_teacher: bool) -> None:
+        """Pass B (see the module docstring)."""
+        equations = _NormalEquations(self.ffn)
+        for number, batch in enumerate(self.batches):
+            target = self.store.pop(("target", number))
+            if not equations.empty:
+                call = _layer_call(self.adapter, batch)
+                equations.add(self._student_run(self.ffn, number, call), target, self._rows(batch))
+            if advance_teacher:
+                # The teacher layer's output is the LayerNorm of this very tensor.
+                self.store.put(("teacher", number), self.ffn.norm(target))
+        _solve(self.ffn, equations, mode, damping)
+
+    def advance_student(self) -> None:
+        """Pass C (see the module docstring)."""
+        for number, batch in enumerate(self.batches):
+            call = _layer_call(self.adapter, batch)
+            with apply_masks(self.adapter, self.masks):
+                (norm_in,) = _norm_inputs(self.layer, self._student_in(number, call), call, [self.ffn.norm])
+            self.store.put(("student", number), self.ffn.norm(norm_in))
+
+    def _student_in(self, number: int, call: _LayerCall) -> torch.Tensor:
+        return call.hidden if self.index == 0 else self.store.get(("student", number))
+
+    def _student_run(self, block: _Block, number: int, call: _LayerCall) -> _BlockRun:
+        """The layer under the masks, up to ``block``'s LayerNorm."""
+        seen = {}
+        handles = [
+            # prepend: the raw input, before the mask hook scales it
+            block.output.register_forward_pre_hook(lambda _m, args: seen.update(raw=args[0]), prepend=True),
+            block.output.register_forward_hook(lambda _m, _args, out: seen.update(projected=out)),
+        ]
+        with hooks(handles), apply_masks(self.adapter, self.masks):
+            (norm_in,) = _norm_inputs(self.layer, self._student_in(number, call), call, [block.norm])
+        return _BlockRun(seen["raw"], seen["projected"], norm_in)
+
+    def _rows(self, batch: dict) -> torch.Tensor:
+        """Boolean [batch, seq] of the positions to reconstruct."""
+        valid = batch["attention_mask"].bool()
+        if self.first_token_only:
+            first = torch.zeros_like(valid)
+            first[:, 0] = True
+            return first
+        return valid
 
 
-def _normal_equations(block: _Block, captured: _Captured, rows, columns):
-    """Σ XᵀX and Σ XᵀY over the selected positions, X = [kept raw inputs, 1], Y = target - residual."""
-    size = len(columns) + 1
-    gram = torch.zeros(size, size, dtype=torch.float64)
-    cross = torch.zeros(size, block.output.out_features, dtype=torch.float64)
-    for raw, projected, norm_in, target, selected in zip(
-        captured.projection_in, captured.projection_out, captured.norm_in, block.targets, rows
-    ):
-        x = raw[selected][:, columns]
+def _layer_call(adapter: Adapter, batch: dict) -> _LayerCall:
+    """Run the model up to layer 0 and keep what it hands the layer."""
+    captured = {}
+
+    def keep(_module, args, kwargs):
+        captured["call"] = _LayerCall(args[0], args[1:], kwargs)
+        raise _StopForward
+
+    inputs = {name: value for name, value in batch.items() if name != "labels"}
+    with hooks([adapter.layer(0).register_forward_pre_hook(keep, with_kwargs=True)]), suppress(_StopForward):
+        adapter.model(**inputs)
+    return captured["call"]
+
+
+def _norm_inputs(layer: nn.Module, hidden: torch.Tensor, call: _LayerCall, norms: list[nn.Module]) -> list:
+    """The inputs of ``norms`` (in forward order) when ``layer`` runs on ``hidden``; the forward
+    stops at the last of them."""
+    inputs = []
+
+    def keep(_module, args):
+        inputs.append(args[0])
+        if len(inputs) == len(norms):
+            raise _StopForward
+
+    with hooks([norm.register_forward_pre_hook(keep) for norm in norms]), suppress(_StopForward):
+        layer(hidden, *call.args, **call.kwargs)
+    return inputs
+
+
+class _NormalEquations:
+    """Σ XᵀX and Σ XᵀY over the selected positions, X = [kept raw inputs, 1], Y = target - residual,
+    summed in float64 batch by batch."""
+
+    def __init__(self, block: _Block):
+        self.columns = block.kept_columns()
+        size = len(self.columns) + 1
+        self.gram = torch.zeros(size, size, dtype=torch.float64)
+        self.cross = torch.zeros(size, block.output.out_features, dtype=torch.float64)
+
+    @property
+    def empty(self) -> bool:
+        """The block keeps no unit: nothing to fit."""
+        return len(self.columns) == 0
+
+    def add(self, run: _BlockRun, target: torch.Tensor, selected: torch.Tensor) -> None:
+        x = run.projection_in[selected][:, self.columns]
         x = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], dim=1)
-        y = target[selected] - (norm_in[selected] - projected[selected])
-        gram += (x.T @ x).double()
-        cross += (x.T @ y).double()
-    return gram, cross
+        y = target[selected] - (run.norm_in[selected] - run.projection_out[selected])
+        self.gram += (x.T @ x).double()
+        self.cross += (x.T @ y).double()
+
+
+def _solve(block: _Block, equations: _NormalEquations, mode: Mode, damping: float) -> None:
+    if equations.empty:
+        return
+    if mode == "scales":
+        _solve_scales(block, equations.gram, equations.cross, equations.columns, damping)
+    else:
+        _solve_weights(block, equations.gram, equations.cross, equations.columns, damping)
 
 
 def _ridge(gram: torch.Tensor, rhs: torch.Tensor, prior: torch.Tensor, damping: float) -> torch.Tensor | None:

@@ -1,51 +1,132 @@
-"""Which units to keep under a budget (Kwon et al. 2022, Algorithm 1 and its latency variant).
+"""Which units to keep under a budget (Kwon et al. 2022, Algorithm 1, for any cost model).
 
-Heads and neurons are ranked globally by importance. For every possible number of heads, the
-rest of the budget is filled with the best neurons; the choice with the most kept importance wins.
+Heads and neurons are ranked globally by importance. For every possible number of heads (taken
+in that order), what remains of the budget is filled with the best neurons; the candidate that
+keeps the most importance wins. When a block's cost is not linear in its units (latency: flat,
+then a slope) the remaining budget is recomputed for each candidate and neurons are added while
+their marginal cost still fits.
+
+With layer dropping allowed, the same search runs once for every number of dropped layers (the
+layers cheapest to drop first, see ``prune.layers``), and the candidate with the smallest
+estimated loss wins: ½·Σ pruned importance in the kept layers plus the estimated cost of
+dropping the others. A dropped layer frees its blocks' empty forms too (LayerNorms, biases).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
-from ..measure.latency_table import LatencyTable
-from ..measure.macs import UnitCosts
+from ..errors import BertpressError
+from ..measure.cost import CostModel
+from .fisher import MaskGradients
+from .layers import layer_drop_order
 from .masks import Masks
 
 
-def search_masks(
-    head_importance: list[torch.Tensor],
-    neuron_importance: list[torch.Tensor],
-    costs: UnitCosts,
-    budget_macs: float,
-) -> Masks:
-    """Binary masks keeping the most important units whose MACs fit ``budget_macs``."""
-    _, head_order = _global_order(head_importance)
-    _, neuron_order = _global_order(neuron_importance)
-    head_gain = _gain_of_best(head_importance, head_order)
-    neuron_gain = _gain_of_best(neuron_importance, neuron_order)
+class BudgetTooSmall(BertpressError):
+    """Not even the emptiest candidate fits the budget."""
 
-    best = (-math.inf, 0, 0)
+
+@dataclass
+class Selection:
+    """The search's choice over the current layers; a dropped layer's masks are all zero."""
+
+    masks: Masks
+    dropped_layers: list[int]
+    estimated_loss: float
+
+
+def search_masks(
+    head_importance: list[torch.Tensor], neuron_importance: list[torch.Tensor], cost: CostModel, limit: float
+) -> Masks:
+    """Binary masks keeping the most important units whose cost fits ``limit``."""
+    num_layers = len(head_importance)
+    head_layer, head_order = _global_order(head_importance)
+    neuron_layer, neuron_order = _global_order(neuron_importance)
+    head_gain = _prefix_sums(torch.cat(head_importance)[head_order])
+    neuron_scores = torch.cat(neuron_importance)[neuron_order]
+    neuron_gain = _prefix_sums(neuron_scores)
+    empty_ffn = num_layers * cost.ffn(0)
+    heads_per_layer = [0] * num_layers
+    attention = attention_floor = num_layers * cost.attention(0)
+
+    best = (-math.inf, 0, torch.empty(0, dtype=torch.long))
     for num_heads in range(len(head_order) + 1):
-        remaining = budget_macs - num_heads * costs.head
+        if num_heads:
+            layer = int(head_layer[num_heads - 1])
+            attention += cost.attention(heads_per_layer[layer] + 1) - cost.attention(heads_per_layer[layer])
+            heads_per_layer[layer] += 1
+        if cost.linear:  # closed form: no rounding drift from the running sum
+            attention = num_layers * cost.attention(0) + num_heads * (cost.attention(1) - cost.attention(0))
+        remaining = limit - attention - empty_ffn
         if remaining < 0:
-            break
-        num_neurons = min(len(neuron_order), int(remaining // costs.neuron))
-        gain = head_gain[num_heads] + neuron_gain[num_neurons]
+            continue
+        if cost.linear:
+            kept = torch.arange(_affordable(cost, remaining, len(neuron_order)))
+            gain = head_gain[num_heads] + neuron_gain[len(kept)]
+        else:
+            kept, neurons_gain = _fill_neurons(neuron_layer.tolist(), neuron_scores.tolist(), cost, remaining, num_layers)
+            gain = head_gain[num_heads] + neurons_gain
         if gain > best[0]:
-            best = (gain, num_heads, num_neurons)
-    _, num_heads, num_neurons = best
+            best = (gain, num_heads, kept)
+    if best[0] == -math.inf:
+        raise BudgetTooSmall(
+            f"the budget cannot be met: with every head and neuron pruned the encoder still costs "
+            f"{attention_floor + empty_ffn:.4g} {cost.unit}, over its limit of {limit:.4g}"
+        )
+    _, num_heads, kept = best
     return Masks(
         heads=_split(_keep(head_order[:num_heads], len(head_order)), head_importance),
-        neurons=_split(_keep(neuron_order[:num_neurons], len(neuron_order)), neuron_importance),
+        neurons=_split(_keep(neuron_order[kept], len(neuron_order)), neuron_importance),
     )
 
 
-def _gain_of_best(importance: list[torch.Tensor], order: torch.Tensor) -> list[float]:
-    """Entry n: the summed importance of the n most important units (entry 0 is 0)."""
-    return [0.0, *torch.cat(importance)[order].double().cumsum(0).tolist()]
+def search_with_layer_drops(gradients: MaskGradients, cost: CostModel, limit: float) -> Selection:
+    """``search_masks`` for 0, 1, ... L-1 dropped layers; the candidate with the least estimated loss."""
+    heads, neurons = gradients.head_importance(), gradients.neuron_importance()
+    order, drop_losses = layer_drop_order(gradients)
+    best, too_small = None, None
+    for count in range(len(heads)):  # keep at least one layer
+        dropped = sorted(order[:count])
+        kept = [layer for layer in range(len(heads)) if layer not in dropped]
+        try:
+            masks = search_masks([heads[i] for i in kept], [neurons[i] for i in kept], cost, limit)
+        except BudgetTooSmall as error:
+            too_small = error  # dropping more layers may still fit
+            continue
+        pruned = sum(
+            float(importance[mask == 0].sum())
+            for importance, mask in zip([heads[i] for i in kept] + [neurons[i] for i in kept], masks.heads + masks.neurons)
+        )
+        loss = drop_losses[count] + 0.5 * pruned
+        if best is None or loss < best.estimated_loss:
+            best = Selection(_with_dropped(masks, kept, heads, neurons), dropped, loss)
+    if best is None:
+        raise too_small
+    return best
+
+
+def _with_dropped(masks: Masks, kept: list[int], heads: list[torch.Tensor], neurons: list[torch.Tensor]) -> Masks:
+    """Masks over every layer: the kept layers' from ``masks``, zeros for the dropped ones."""
+    head_masks, neuron_masks = iter(masks.heads), iter(masks.neurons)
+    return Masks(
+        heads=[next(head_masks) if i in kept else torch.zeros_like(h) for i, h in enumerate(heads)],
+        neurons=[next(neuron_masks) if i in kept else torch.zeros_like(n) for i, n in enumerate(neurons)],
+    )
+
+
+def _affordable(cost: CostModel, remaining: float, available: int) -> int:
+    """How many neurons a linear cost model fits into ``remaining``."""
+    marginal = cost.ffn(1) - cost.ffn(0)
+    return available if marginal <= 0 else min(available, int(remaining // marginal))
+
+
+def _prefix_sums(scores: torch.Tensor) -> list[float]:
+    """Entry n: the summed importance of the first n units (entry 0 is 0)."""
+    return [0.0, *scores.double().cumsum(0).tolist()]
 
 
 def _keep(indices: torch.Tensor, size: int) -> torch.Tensor:
@@ -58,45 +139,6 @@ def _split(flat: torch.Tensor, like: list[torch.Tensor]) -> list[torch.Tensor]:
     return list(torch.split(flat, [len(t) for t in like]))
 
 
-def search_masks_latency(
-    head_importance: list[torch.Tensor],
-    neuron_importance: list[torch.Tensor],
-    table: LatencyTable,
-    budget_ms: float,
-) -> Masks:
-    """Binary masks keeping the most important units whose predicted encoder latency fits.
-
-    For every global head count, heads go to layers in importance order; the latency left for
-    the FFN blocks is computed afresh for that candidate, then filled with neurons in importance
-    order whenever a neuron's marginal latency still fits (below a block's threshold it is free,
-    and a block with no neuron costs only its emptied form).
-    """
-    num_layers = len(head_importance)
-    head_layer, head_order = _global_order(head_importance)
-    neuron_layer, neuron_order = _global_order(neuron_importance)
-    neuron_scores = torch.cat(neuron_importance)[neuron_order].tolist()
-    head_gain = _gain_of_best(head_importance, head_order)
-    neuron_layers = neuron_layer.tolist()
-    empty_ffn_ms = num_layers * table.ffn(0)
-
-    best = (-math.inf, 0, [])
-    heads_per_layer = [0] * num_layers
-    for num_heads in range(len(head_order) + 1):
-        if num_heads:
-            heads_per_layer[head_layer[num_heads - 1]] += 1
-        remaining = budget_ms - empty_ffn_ms - sum(table.attention(h) for h in heads_per_layer)
-        if remaining < 0:
-            continue
-        kept, gain = _fill_neurons(neuron_layers, neuron_scores, table, remaining, num_layers)
-        gain += head_gain[num_heads]
-        if gain > best[0]:
-            best = (gain, num_heads, kept)
-    _, num_heads, kept_neurons = best
-    heads = _keep(head_order[:num_heads], len(head_order))
-    neurons = _keep(neuron_order[torch.tensor(kept_neurons, dtype=torch.long)], len(neuron_order))
-    return Masks(heads=_split(heads, head_importance), neurons=_split(neurons, neuron_importance))
-
-
 def _global_order(importance: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Units sorted by importance (descending) and, for each, the layer it belongs to."""
     flat = torch.cat(importance)
@@ -105,15 +147,15 @@ def _global_order(importance: list[torch.Tensor]) -> tuple[torch.Tensor, torch.T
     return layers[order], order
 
 
-def _fill_neurons(layers: list[int], scores: list[float], table: LatencyTable, remaining: float, num_layers: int):
-    """Positions (in importance order) of the neurons kept within ``remaining`` ms, and their gain."""
+def _fill_neurons(layers: list[int], scores: list[float], cost: CostModel, remaining: float, num_layers: int):
+    """Positions (in importance order) of the neurons kept within ``remaining``, and their gain."""
     counts = [0] * num_layers
     kept, gain = [], 0.0
     for position, (layer, score) in enumerate(zip(layers, scores)):
-        marginal = table.ffn(counts[layer] + 1) - table.ffn(counts[layer])
+        marginal = cost.ffn(counts[layer] + 1) - cost.ffn(counts[layer])
         if marginal <= remaining:
             remaining -= marginal
             counts[layer] += 1
             kept.append(position)
             gain += score
-    return kept, gain
+    return torch.tensor(kept, dtype=torch.long), gain

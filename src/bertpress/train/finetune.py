@@ -6,6 +6,7 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from datasets import Dataset
@@ -16,10 +17,14 @@ from ..data.sampling import sample
 from ..data.sources import DataSource, load_split
 from ..data.tasks import Task
 from ..data.tokenize import encode, iter_batches
-from ..measure.evaluate import EvalResult, check_config_fits_task, evaluate
+from ..errors import BertpressError
+from ..formatting import format_table
+from ..measure.evaluate import evaluate
+from ..models.heads import head_for
 from ..models.loading import load_config, load_model, load_tokenizer
 from ..models.saving import save_model
 from ..outputs import atomic_dir
+from ..reports import Report
 
 
 @dataclass(frozen=True)
@@ -33,15 +38,45 @@ class TrainConfig:
     warmup_ratio: float = 0.06
     max_grad_norm: float = 1.0  # the transformers Trainer's default clipping
 
+    def __post_init__(self) -> None:
+        """Refuse a setting torch would only trip over mid-run (a negative lr fails deep in AdamW)."""
+        counts = {"--epochs": self.epochs, "--batch-size": self.batch_size, "--max-length": self.max_length}
+        for flag, value in counts.items():
+            if not isinstance(value, int) or value < 1:
+                raise BertpressError(f"{flag} must be a whole number of at least 1, not {value!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise BertpressError(f"--lr must be a positive number, not {self.lr!r}")
+        if not 0 <= self.warmup_ratio < 1:  # NaN fails every comparison, so it is refused too
+            raise BertpressError(f"warmup_ratio must be at least 0 and below 1, not {self.warmup_ratio!r}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise BertpressError(f"weight_decay must be a non-negative number, not {self.weight_decay!r}")
+        if not self.max_grad_norm > 0:  # inf is allowed: it means no clipping
+            raise BertpressError(f"max_grad_norm must be a positive number, not {self.max_grad_norm!r}")
+
 
 @dataclass
 class EpochResult:
     epoch: int
     train_loss: float  # mean over the epoch's batches
-    dev: EvalResult
+    split: str  # the dev split scored after the epoch
+    metrics: dict[str, float]
 
-    def to_dict(self) -> dict:
-        return {"epoch": self.epoch, "train_loss": self.train_loss, "metrics": self.dev.metrics}
+
+@dataclass
+class FinetuneReport(Report):
+    kind: ClassVar[str] = "finetune"
+
+    task: str
+    model: str
+    output: str
+    config: TrainConfig
+    max_train_samples: int | None
+    epochs: list[EpochResult]
+
+    def render(self) -> str:
+        metrics = list(self.epochs[-1].metrics)
+        rows = [[e.epoch, e.train_loss, *e.metrics.values()] for e in self.epochs]
+        return f"{format_table(['epoch', 'train_loss', *metrics], rows)}\nsaved to {self.output}"
 
 
 def finetune(
@@ -52,14 +87,15 @@ def finetune(
     config: TrainConfig = TrainConfig(),
     *,
     max_train_samples: int | None = None,
+    overwrite: bool = False,
     on_epoch: Callable[[EpochResult], None] | None = None,
     progress: bool = True,
-) -> list[EpochResult]:
+) -> FinetuneReport:
     """Train ``model_name`` on ``task`` and save it to ``output``; nothing is written if anything fails."""
     base_config = load_config(model_name)
     has_head = _has_classifier(base_config)
     if has_head:  # continue training it; a bare encoder gets a fresh head of the task's size
-        check_config_fits_task(base_config, task)
+        head_for(task).check(base_config, task.name)
     train_set = load_split(task, "train", source)
     if max_train_samples is not None:
         train_set = sample(train_set, max_train_samples, config.seed)
@@ -69,9 +105,9 @@ def finetune(
     model = load_model(model_name, num_labels=None if has_head else task.num_labels)
     describe_task(model.config, task)
     history = train(model, tokenizer, task, train_set, dev_set, config, on_epoch=on_epoch, progress=progress)
-    with atomic_dir(output) as staging:
+    with atomic_dir(output, overwrite=overwrite, inputs=[model_name]) as staging:
         save_model(model, tokenizer, staging)
-    return history
+    return FinetuneReport(task.name, model_name, str(output), config, max_train_samples, history)
 
 
 def train(
@@ -87,6 +123,7 @@ def train(
 ) -> list[EpochResult]:
     """Train ``model`` in place for ``config.epochs``, scoring it on ``dev_set`` after each epoch."""
     set_seed(config.seed)  # dropout and shuffling repeat too
+    head = head_for(task)
     encoded = encode(train_set, tokenizer, config.max_length)
     steps_per_epoch = math.ceil(len(encoded) / config.batch_size)
     total_steps = config.epochs * steps_per_epoch
@@ -102,7 +139,7 @@ def train(
         for batch in tqdm(
             epoch_batches, desc=f"epoch {epoch}/{config.epochs}", total=steps_per_epoch, disable=not progress
         ):
-            loss = model(**batch).loss
+            loss = head.loss(model, batch)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
@@ -120,7 +157,7 @@ def train(
             max_length=config.max_length,
             progress=progress,
         )
-        history.append(EpochResult(epoch, sum(losses) / len(losses), dev))
+        history.append(EpochResult(epoch, sum(losses) / len(losses), dev.split, dev.metrics))
         if on_epoch is not None:
             on_epoch(history[-1])
     return history

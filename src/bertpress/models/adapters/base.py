@@ -35,6 +35,7 @@ class Adapter:
     """Base class: subclasses set ``model_types`` and ``layer_paths``."""
 
     model_types: ClassVar[tuple[str, ...]] = ()
+    num_layers_key: ClassVar[str] = "num_hidden_layers"  # the config entry holding the layer count
 
     def __init__(self, model: nn.Module):
         self.model = model
@@ -47,7 +48,7 @@ class Adapter:
 
     @property
     def num_layers(self) -> int:
-        raise NotImplementedError
+        return getattr(self.config, self.num_layers_key)
 
     @property
     def hidden_size(self) -> int:
@@ -86,9 +87,18 @@ class Adapter:
     def neurons_per_layer(self) -> list[int]:
         return [self.ffn_output(i).in_features for i in range(self.num_layers)]
 
+    def layers_path(self) -> str:
+        """Where the ModuleList holding the layers lives (the layer path minus the index)."""
+        return self.layer_paths(0).layer.rsplit(".", 1)[0]
+
     def layers_module(self) -> nn.ModuleList:
-        """The ModuleList holding the layers (its path is the layer path minus the index)."""
-        return self.module(self.layer_paths(0).layer.rsplit(".", 1)[0])
+        return self.module(self.layers_path())
+
+    def keep_layers(self, kept: list[int]) -> None:
+        """Keep only the layers ``kept`` (ascending indices), renumbered from 0; the config follows."""
+        layers = self.layers_module()
+        self.base.set_submodule(self.layers_path(), nn.ModuleList([layers[i] for i in kept]))
+        setattr(self.config, self.num_layers_key, len(kept))
 
     def per_token_linears(self) -> list[nn.Linear]:
         """Linears outside the layers that run on every token (ELECTRA's embedding projection)."""

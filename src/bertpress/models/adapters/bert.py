@@ -24,10 +24,6 @@ class BertAdapter(Adapter):
         )
 
     @property
-    def num_layers(self) -> int:
-        return self.config.num_hidden_layers
-
-    @property
     def hidden_size(self) -> int:
         return self.config.hidden_size
 

@@ -7,6 +7,7 @@ from .base import Adapter, LayerPaths
 
 class DistilBertAdapter(Adapter):
     model_types = ("distilbert",)
+    num_layers_key = "n_layers"
 
     def layer_paths(self, index: int) -> LayerPaths:
         layer = f"transformer.layer.{index}"
@@ -23,10 +24,6 @@ class DistilBertAdapter(Adapter):
             ffn_norm=f"{layer}.output_layer_norm",
             attention_output_attr="out_lin",
         )
-
-    @property
-    def num_layers(self) -> int:
-        return self.config.n_layers
 
     @property
     def hidden_size(self) -> int:

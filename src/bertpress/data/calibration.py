@@ -1,0 +1,34 @@
+"""Calibration data: a seeded sample of a task's training examples, tokenized and batched."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import BertpressError
+from .sampling import sample
+from .sources import DataSource, load_split
+from .tasks import Task
+from .tokenize import batches, encode
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Which training examples calibrate the statistics, and how they are batched."""
+
+    num_samples: int = 2048
+    seed: int = 0
+    batch_size: int = 32
+    max_length: int = 128
+
+    def __post_init__(self):
+        if self.num_samples < self.batch_size:
+            raise BertpressError(f"--num-samples ({self.num_samples}) must be at least one batch ({self.batch_size})")
+
+
+def calibration_batches(task: Task, tokenizer, data: DataSource, calibration: Calibration) -> list[dict]:
+    """``calibration.num_samples`` seeded training examples in length-sorted, padded batches."""
+    examples = sample(load_split(task, "train", data), calibration.num_samples, calibration.seed)
+    if len(examples) < calibration.batch_size:
+        raise BertpressError(f"only {len(examples)} training examples, fewer than one batch of {calibration.batch_size}")
+    encoded = encode(examples, tokenizer, calibration.max_length)
+    return batches(encoded, tokenizer, calibration.batch_size, sort_by_length=True)

@@ -1,0 +1,76 @@
+"""Task heads: what a model's output means for a task, and everything that depends on it.
+
+A head knows the loss that pruning statistics and training use, the scores that metrics read,
+the outputs an exported graph has, and which positions the classifier reads (reconstruction of
+the last layer fits only those). Nothing else reads ``.logits``. Sentence embeddings and span
+question answering join here as further heads.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from transformers import PretrainedConfig
+
+from ..data.tasks import Task
+from ..errors import BertpressError
+
+
+class TaskHead:
+    """Base: a head for one task; subclasses define the loss and the scores."""
+
+    name: ClassVar[str] = ""
+    output_names: ClassVar[tuple[str, ...]] = ("logits",)
+    # The last layer's output is read at position 0 ([CLS]) only: reconstruct only that.
+    reads_first_token_only: ClassVar[bool] = True
+
+    def __init__(self, num_labels: int):
+        self.num_labels = num_labels
+
+    def check(self, config: PretrainedConfig, task_name: str = "") -> None:
+        """Refuse a model whose outputs do not fit this head."""
+        if config.num_labels != self.num_labels:
+            raise BertpressError(
+                f"the model has {config.num_labels} output label(s) but task '{task_name}' needs {self.num_labels}"
+            )
+
+    def scores(self, outputs) -> torch.Tensor:
+        """What the metrics read, as a float tensor (an ONNX wrapper may hand back numpy)."""
+        return torch.as_tensor(outputs.logits).float()
+
+    def loss(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        inputs = {name: value for name, value in batch.items() if name != "labels"}
+        return self.loss_from_scores(model(**inputs).logits, batch["labels"])
+
+    def loss_from_scores(self, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class SequenceClassification(TaskHead):
+    name = "sequence_classification"
+
+    def loss_from_scores(self, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(scores.view(-1, self.num_labels), labels.view(-1))
+
+
+class Regression(TaskHead):
+    name = "regression"
+
+    def loss_from_scores(self, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(scores.view(-1), labels.view(-1).to(scores.dtype))
+
+
+def head_for(task: Task) -> TaskHead:
+    """The head ``task`` needs (its registry entry names it)."""
+    if task.head != "sequence_classification":
+        raise BertpressError(f"task '{task.name}' needs a '{task.head}' head, which bertpress does not have yet")
+    return Regression(1) if task.is_regression else SequenceClassification(task.num_labels)
+
+
+def head_for_config(config: PretrainedConfig) -> TaskHead:
+    """The head a model folder was trained with, for commands that take no task (export, bench)."""
+    if config.num_labels == 1 or getattr(config, "problem_type", None) == "regression":
+        return Regression(config.num_labels)
+    return SequenceClassification(config.num_labels)

@@ -1,0 +1,76 @@
+"""The ``prune`` step: remove attention heads and FFN neurons (and, if allowed, whole layers)
+under one budget, without retraining (Kwon et al. 2022; see ``prune.pipeline``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from ..errors import BertpressError
+from ..measure.cost import Budget, LatencyBudget, make_budget, resolve_budget
+from ..models.shrink import source_layers
+from ..prune.pipeline import prune_in_place, timed
+from .base import StepConfig, register_step
+from .state import State
+
+
+@dataclass(frozen=True)
+class PruneStep(StepConfig):
+    """Exactly one budget: ``macs`` (alias ``flops``), ``latency``, ``latency_ms`` or ``params``."""
+
+    name: ClassVar[str] = "prune"
+    aliases: ClassVar[dict[str, str]] = {"flops": "macs"}
+
+    macs: float | None = None
+    latency: float | None = None
+    latency_ms: float | None = None
+    params: float | None = None
+    rearrange: bool = True
+    tune: bool = True
+    reconstruct: Literal["scales", "weights"] = "weights"
+    damping: float = 1e-2
+    allow_layer_drop: bool = False  # the search may drop whole layers beside heads and neurons
+
+    def __post_init__(self):
+        _ = self.budget  # building the budget validates its fields
+        if self.reconstruct not in ("scales", "weights"):
+            raise BertpressError(f"reconstruct must be 'scales' or 'weights', got '{self.reconstruct}'")
+        if not self.damping > 0:
+            raise BertpressError(f"damping must be positive, got {self.damping}")
+
+    @property
+    def budget(self) -> Budget:
+        return make_budget(macs=self.macs, latency=self.latency, latency_ms=self.latency_ms, params=self.params)
+
+
+def run_prune(state: State, config: PruneStep) -> dict:
+    budget = config.budget
+    with timed(state.timings_s, "latency_table" if isinstance(budget, LatencyBudget) else "budget"):
+        resolved = resolve_budget(budget, state.adapter, state.reference, state.latency, state.progress)
+    source = source_layers(state.adapter)
+    outcome = prune_in_place(
+        state.adapter,
+        state.calibration,
+        state.gradients(),
+        resolved,
+        state.head,
+        rearrange=config.rearrange,
+        tune=config.tune,
+        mode=config.reconstruct,
+        damping=config.damping,
+        allow_layer_drop=config.allow_layer_drop,
+        progress=state.progress,
+    )
+    for phase, seconds in outcome.timings_s.items():
+        state.timings_s[phase] = round(state.timings_s.get(phase, 0.0) + seconds, 3)
+    state.model_changed()
+    return {
+        "budget": budget,
+        **resolved.describe(),
+        "dropped_layers": [source[i] for i in outcome.dropped_layers],
+        "heads_per_layer": state.adapter.heads_per_layer(),
+        "neurons_per_layer": state.adapter.neurons_per_layer(),
+    }
+
+
+register_step(PruneStep, run_prune)

@@ -1,0 +1,99 @@
+"""A recipe: an ordered list of step configs (the llm-compressor idea), stored as YAML or JSON.
+
+    steps:
+      - drop_layers: {count: 2, strategy: fisher}
+      - prune: {macs: 0.5}
+      - quantize: {backend: onnx, mode: dynamic}
+
+Every ratio in a recipe is relative to the model the recipe started from. A recipe is checked
+whole before anything runs: unknown steps and fields, steps in an order that cannot work, and
+layer drops that would leave no layer are refused with one line.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from ..errors import BertpressError
+from .base import Stage, StepConfig, step_type
+
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Recipe:
+    steps: tuple[StepConfig, ...]
+
+    def __post_init__(self):
+        if not self.steps:
+            raise BertpressError("the recipe has no steps")
+        _check_order(self.steps)
+
+    @classmethod
+    def of(cls, *steps: StepConfig) -> Recipe:
+        return cls(tuple(steps))
+
+    @classmethod
+    def from_dict(cls, data) -> Recipe:
+        if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
+            raise BertpressError("a recipe is a mapping with a 'steps' list")
+        if data.get("version", VERSION) > VERSION:
+            raise BertpressError(f"recipe version {data['version']} is newer than this bertpress reads ({VERSION})")
+        return cls(tuple(_step(item, number) for number, item in enumerate(data["steps"], 1)))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Recipe:
+        """A recipe file, YAML or JSON (YAML reads both)."""
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as error:
+            raise BertpressError(f"cannot read recipe {path}: {error.strerror}") from error
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise BertpressError(f"recipe {path} is not valid YAML or JSON: {str(error).splitlines()[0]}") from error
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict:
+        return {"version": VERSION, "steps": [{step.name: step.to_dict()} for step in self.steps]}
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        if path.suffix == ".json":
+            path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        else:
+            path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None))
+
+    def check_layers(self, num_layers: int) -> None:
+        """Refuse before any work a recipe whose fixed layer drops do not fit a model of ``num_layers``."""
+        for step in self.steps:
+            check = getattr(step, "layers_left", None)
+            if check is not None:
+                num_layers = check(num_layers)
+
+
+def _step(item, number: int) -> StepConfig:
+    if not isinstance(item, dict) or len(item) != 1:
+        raise BertpressError(f"recipe step {number} must map one step name to its fields, e.g. '- prune: {{macs: 0.5}}'")
+    (name, fields), = item.items()
+    return step_type(name).from_dict(fields)
+
+
+def _check_order(steps: tuple[StepConfig, ...]) -> None:
+    for number, (before, step) in enumerate(zip(steps, steps[1:]), 2):
+        if step.stage < before.stage:
+            raise BertpressError(
+                f"step {number} '{step.name}' cannot follow '{before.name}': "
+                + ("it changes the PyTorch model, so it must come before export and quantize"
+                   if step.stage == Stage.STRUCTURE else "export comes before quantize")
+            )
+        if step.stage == before.stage and step.stage != Stage.STRUCTURE:
+            raise BertpressError(f"step {number} '{step.name}' repeats '{before.name}': a recipe has at most one")
+        follows = getattr(step, "check_follows", None)
+        if follows is not None:
+            follows(before, number)

@@ -1,0 +1,68 @@
+"""What the steps of one recipe share, so that nothing is computed twice.
+
+The state holds the model being compressed (and its adapter and task head), the tokenized
+calibration batches, the Fisher statistics of the current model (computed when a step first
+asks for them, dropped when a step changes the model), the reference the budgets are relative
+to (the model the recipe started from), and what export and quantization produced.
+
+Reconstruction does not keep the unpruned model's activations here: they grow with the sample
+count, so ``prune.reconstruct`` recomputes them layer by layer within a fixed memory budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..data.tasks import Task
+from ..measure.cost import Reference
+from ..measure.latency import LatencySetting
+from ..models.adapters import Adapter, get_adapter
+from ..models.heads import TaskHead
+from ..prune.fisher import MaskGradients, collect_mask_gradients
+from ..prune.pipeline import timed
+
+
+@dataclass
+class State:
+    model: Any  # the PyTorch model, changed in place by the structural steps
+    tokenizer: Any
+    task: Task
+    head: TaskHead
+    calibration: list[dict]
+    reference: Reference
+    latency: LatencySetting
+    workdir: Path  # scratch space for exports; the caller removes it
+    progress: bool = True
+    timings_s: dict[str, float] = field(default_factory=dict)  # seconds per phase, over all steps
+    deployed: Any = None  # the model as it will run, once export or quantize made it
+    export_dir: Path | None = None  # the ONNX export folder, once made
+    quantization: dict | None = None  # how the deployed PyTorch model was quantized
+    _gradients: MaskGradients | None = None
+
+    @property
+    def adapter(self) -> Adapter:
+        return get_adapter(self.model)
+
+    def gradients(self) -> MaskGradients:
+        """Per-batch mask gradients of the current model on the calibration batches (computed once)."""
+        if self._gradients is None:
+            with timed(self.timings_s, "fisher"):
+                self._gradients = collect_mask_gradients(self.adapter, self.calibration, self.head, self.progress)
+        return self._gradients
+
+    def model_changed(self) -> None:
+        """A step changed the model's structure: its statistics no longer describe it."""
+        self._gradients = None
+
+    @property
+    def final_model(self):
+        return self.deployed if self.deployed is not None else self.model
+
+    @property
+    def backend(self) -> str:
+        """How the final model runs: ``torch-fp32``, ``torch-int8``, ``onnx-fp32`` or ``onnx-int8``."""
+        if self.export_dir is not None:
+            return "onnx-int8" if (self.export_dir / "model.int8.onnx").is_file() else "onnx-fp32"
+        return "torch-int8" if self.quantization else "torch-fp32"

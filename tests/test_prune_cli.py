@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from conftest import run_prune, save_tiny_model
+from conftest import run_prune, save_tiny_model, tiny_model, tokenizer_for
 from transformers import (
     AutoModelForSequenceClassification,
     GPT2Config,
@@ -13,8 +13,9 @@ from transformers import (
 
 from bertpress import api, load
 from bertpress.cli import main
-from bertpress.models.adapters import get_adapter
 from bertpress.measure.latency import LatencySetting
+from bertpress.models.adapters import get_adapter
+from bertpress.models.saving import save_model
 
 
 def test_prune_writes_a_smaller_model_that_reloads_everywhere(model_dir, rte_dir, tmp_path, capsys):
@@ -88,3 +89,38 @@ def test_a_family_without_adapter(tmp_path, rte_dir, capsys):
     assert run_prune(tmp_path / "gpt2", rte_dir, tmp_path / "out", "--flops", "0.5") == 2
     err = capsys.readouterr().err
     assert "no adapter for model family 'gpt2'" in err and "Traceback" not in err
+
+
+def test_an_existing_output_folder_and_the_input_folder_are_kept(model_dir, rte_dir, tmp_path, capsys):
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "notes.txt").write_text("mine")
+    assert run_prune(model_dir, rte_dir, existing, "--macs", "0.5") == 2
+    assert "exists and is not empty; pass --overwrite" in capsys.readouterr().err
+    assert [p.name for p in existing.iterdir()] == ["notes.txt"]
+
+    before = sorted(p.name for p in model_dir.iterdir())
+    assert run_prune(model_dir, rte_dir, model_dir, "--macs", "0.5", "--overwrite") == 2
+    assert "is the input model's folder" in capsys.readouterr().err
+    assert sorted(p.name for p in model_dir.iterdir()) == before
+
+    assert run_prune(model_dir, rte_dir, existing, "--macs", "0.5", "--overwrite") == 0
+    assert (existing / "report.json").is_file() and not (existing / "notes.txt").exists()
+
+
+def test_a_model_with_a_nan_weight_is_not_pruned(tmp_path, rte_dir, capsys):
+    model = tiny_model_with_nan()
+    folder = tmp_path / "nan"
+    folder.mkdir()
+    save_model(model, tokenizer_for("bert"), folder)
+    assert run_prune(folder, rte_dir, tmp_path / "out", "--macs", "0.5") == 2
+    err = capsys.readouterr().err
+    assert "not finite (NaN or inf)" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def tiny_model_with_nan():
+    model = tiny_model("bert")
+    with torch.no_grad():
+        model.bert.encoder.layer[1].output.dense.weight[0, 0] = float("nan")
+    return model

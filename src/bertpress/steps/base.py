@@ -38,6 +38,13 @@ class StepConfig:
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         return {key: list(value) if isinstance(value, tuple) else value for key, value in values.items() if value is not None}
 
+    def check_follows(self, before: StepConfig, number: int) -> None:
+        """Refuse to stand at position ``number`` right after ``before`` (the stage order is checked already)."""
+
+    def layers_left(self, num_layers: int) -> int:
+        """The layer count after this step on a model of ``num_layers``, where it is known in advance."""
+        return num_layers
+
     @classmethod
     def from_dict(cls, fields: dict | None) -> StepConfig:
         fields = fields or {}

@@ -72,9 +72,7 @@ class Recipe:
     def check_layers(self, num_layers: int) -> None:
         """Refuse before any work a recipe whose fixed layer drops do not fit a model of ``num_layers``."""
         for step in self.steps:
-            check = getattr(step, "layers_left", None)
-            if check is not None:
-                num_layers = check(num_layers)
+            num_layers = step.layers_left(num_layers)
 
 
 def _step(item, number: int) -> StepConfig:
@@ -94,6 +92,4 @@ def _check_order(steps: tuple[StepConfig, ...]) -> None:
             )
         if step.stage == before.stage and step.stage != Stage.STRUCTURE:
             raise BertpressError(f"step {number} '{step.name}' repeats '{before.name}': a recipe has at most one")
-        follows = getattr(step, "check_follows", None)
-        if follows is not None:
-            follows(before, number)
+        step.check_follows(before, number)

@@ -52,7 +52,7 @@ class CompressReport(Report):
     backend: str  # how the final model runs: torch-fp32, torch-int8, onnx-fp32, onnx-int8
     heads_per_layer: list[int]
     neurons_per_layer: list[int]
-    dropped_layers: list[int]  # indices in the starting model
+    dropped_layers: list[int]  # dropped by this recipe, as indices of the original (undropped) model
     timings_s: dict[str, float]
     macs_seq_length: float  # mean calibration length: MACs are counted at it
     latency: LatencySetting

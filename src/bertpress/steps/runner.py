@@ -81,6 +81,7 @@ def compress(
     reference = Reference(
         adapter.heads_per_layer(), adapter.neurons_per_layer(), baseline.params, baseline.latency_ms, seq_length
     )
+    layers_before = source_layers(adapter)  # a model whose layers were dropped earlier names its originals
     with tempfile.TemporaryDirectory(prefix="bertpress-") as workdir:
         state = State(network, tokenizer, task_spec, head, batches, reference, latency, Path(workdir), progress, timings)
         records = []
@@ -104,7 +105,7 @@ def compress(
             backend=state.backend,
             heads_per_layer=state.adapter.heads_per_layer(),
             neurons_per_layer=state.adapter.neurons_per_layer(),
-            dropped_layers=sorted(set(range(len(reference.heads_per_layer))) - set(source_layers(state.adapter))),
+            dropped_layers=sorted(set(layers_before) - set(source_layers(state.adapter))),
             timings_s=timings,
             macs_seq_length=round(seq_length, 2),
             latency=latency,

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import torch
 from _results import machine, markdown_table, write_section
-from transformers import BertConfig, BertForSequenceClassification
 
+import bertpress  # noqa: F401  -- first: it silences the import noise transformers causes
 from bertpress.measure.cost import MacsCost
 from bertpress.measure.macs import encoder_macs
 from bertpress.models.adapters import get_adapter
@@ -40,8 +40,10 @@ from bertpress.prune.masks import Masks
 from bertpress.prune.reconstruct import reconstruct
 from bertpress.prune.search import search_masks
 from bertpress.prune.spill import memory_budget_mb
+from transformers import BertConfig, BertForSequenceClassification  # noqa: E402
 
 HEAD_SIZE = 64
+STORE = Path(__file__).with_name("memory.json")
 QUICK_SAMPLES = 256
 
 
@@ -167,22 +169,26 @@ def main() -> None:
     if args.hidden % HEAD_SIZE:
         parser.error(f"--hidden must be a multiple of {HEAD_SIZE}")
     samples = [QUICK_SAMPLES] if args.quick else args.samples
-    rows = []
+    stored = json.loads(STORE.read_text()) if STORE.is_file() else []
     for count in samples:
         for memory_mb in args.memory_mb:
             setup = Setup(count, args.seq_length, args.layers, args.hidden, args.batch_size, args.ratio, args.mode,
                           memory_mb)
-            rows.append(measure(setup))
-            print(" | ".join(str(value) for value in rows[-1]), flush=True)
+            row = measure(setup)
+            print(" | ".join(str(value) for value in row), flush=True)
+            # A configuration measured again replaces its earlier row; the others stay.
+            stored = [old for old in stored if old[:5] != row[:5]] + [row]
+    rows = sorted(stored, key=lambda row: (row[2], row[3], row[0]))
     text = (
         f"## Memory of a prune (`benchmarks/memory.py`)\n\nMachine: {machine()}. Random BERT classifier, "
         f"MACs ratio {args.ratio}, reconstruction mode '{args.mode}', batches of {args.batch_size}; each phase "
-        f"in a fresh process (peak RSS from getrusage).\n\n{markdown_table(HEADERS, rows)}"
+        f"in a fresh process (peak RSS from getrusage). Rows are kept in memory.json; a configuration run "
+        f"again replaces its row.\n\n{markdown_table(HEADERS, rows)}"
     )
     print(text)
     if not args.no_results:
+        STORE.write_text(json.dumps(stored, indent=1) + "\n")
         write_section("memory", text)
-
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":

@@ -162,3 +162,13 @@ def test_budgets_that_cannot_be_met_are_one_line_errors(model_dir, rte_dir):
         compress(model_dir, rte_dir, None, api.PruneStep(params=0.05))
     with pytest.raises(api.BertpressError, match="below what the model's non-encoder parts take|cannot be met"):
         compress(model_dir, rte_dir, None, api.PruneStep(latency_ms=1e-6))
+
+
+def test_export_then_quantize_leaves_only_the_int8_graph(model_dir, rte_dir, tmp_path):
+    report = compress(model_dir, rte_dir, tmp_path / "out", api.ExportStep(), api.QuantizeStep())
+    assert report.backend == "onnx-int8" and report.steps[0].details["int8_max_abs_diff"] is None
+    assert report.steps[1].details["int8_max_abs_diff"] is not None
+    files = {p.name for p in (tmp_path / "out" / "onnx").iterdir()}
+    assert "model.int8.onnx" in files and "model.onnx" not in files
+    data = api.DataSource(data_dir=str(rte_dir))
+    assert api.evaluate(str(tmp_path / "out" / "onnx"), "rte", data=data, progress=False).metrics == report.pruned.metrics

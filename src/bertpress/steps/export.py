@@ -26,7 +26,7 @@ def export_current(state: State, *, int8: bool = False) -> dict:
     folder.mkdir()
     with timed(state.timings_s, "export"):
         report = write_export(state.model, folder, tokenizer=state.tokenizer, int8=int8)
-    state.export_dir = folder
+    state.export_dir, state.export_report = folder, report
     state.deployed = OnnxClassifier(folder / report.file, state.model.config)
     return {"file": report.file, "max_abs_diff": report.max_abs_diff, "int8_max_abs_diff": report.int8_max_abs_diff}
 

@@ -5,12 +5,11 @@ the saved folder keeps fp32 weights and ``bertpress.load`` quantizes them again)
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from ..errors import BertpressError
-from ..export.onnx import ExportReport, quantize_export
+from ..export.onnx import quantize_export
 from ..export.onnx_model import OnnxClassifier
 from ..prune.pipeline import timed
 from ..quantize import Int8Dynamic, quantize
@@ -42,9 +41,9 @@ def run_quantize(state: State, config: QuantizeStep) -> dict:
         return {"backend": "torch-int8"}
     if state.export_dir is None:
         return export_current(state, int8=True)
-    exported = ExportReport.from_dict(json.loads((state.export_dir / "export.json").read_text()))
     with timed(state.timings_s, "quantize"):
-        report = quantize_export(state.model, state.export_dir, exported)
+        report = quantize_export(state.model, state.export_dir, state.export_report)
+    state.export_report = report
     state.deployed = OnnxClassifier(state.export_dir / report.file, state.model.config)
     return {"file": report.file, "int8_max_abs_diff": report.int8_max_abs_diff}
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.tasks import Task
+from ..export.onnx import ExportReport
 from ..measure.cost import Reference
 from ..measure.latency import LatencySetting
 from ..models.adapters import Adapter, get_adapter
@@ -38,6 +39,7 @@ class State:
     timings_s: dict[str, float] = field(default_factory=dict)  # seconds per phase, over all steps
     deployed: Any = None  # the model as it will run, once export or quantize made it
     export_dir: Path | None = None  # the ONNX export folder, once made
+    export_report: ExportReport | None = None  # what that folder holds, and how close it is to PyTorch
     quantization: dict | None = None  # how the deployed PyTorch model was quantized
     _gradients: MaskGradients | None = None
 
@@ -63,6 +65,6 @@ class State:
     @property
     def backend(self) -> str:
         """How the final model runs: ``torch-fp32``, ``torch-int8``, ``onnx-fp32`` or ``onnx-int8``."""
-        if self.export_dir is not None:
-            return "onnx-int8" if (self.export_dir / "model.int8.onnx").is_file() else "onnx-fp32"
+        if self.export_report is not None:
+            return "onnx-int8" if self.export_report.int8_max_abs_diff is not None else "onnx-fp32"
         return "torch-int8" if self.quantization else "torch-fp32"

@@ -16,7 +16,8 @@ from bertpress.data.sources import DataSource
 from bertpress.data.tasks import get_task
 from bertpress.errors import BertpressError
 from bertpress.models.loading import load_model
-from bertpress.train.finetune import TrainConfig, _parameter_groups, finetune, train
+from bertpress.train.finetune import TrainConfig, finetune, train
+from bertpress.train.loop import parameter_groups
 
 FAST = TrainConfig(epochs=2, batch_size=2, max_length=32, lr=1e-3)
 
@@ -88,7 +89,7 @@ def test_training_learns_an_easy_task():
 
 def test_biases_and_layer_norms_are_not_decayed():
     model = tiny_model("bert")
-    decayed, kept = _parameter_groups(model, 0.01)
+    decayed, kept = parameter_groups(model, 0.01)
     names = {id(p): name for name, p in model.named_parameters()}
     assert decayed["weight_decay"] == 0.01 and kept["weight_decay"] == 0.0
     assert all(names[id(p)].endswith("bias") or "LayerNorm" in names[id(p)] for p in kept["params"])

@@ -8,7 +8,7 @@ typed report it returns (``report.render()``; ``report.to_dict()`` for ``--json`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,11 +28,13 @@ from .models.loading import load_config, load_model, load_tokenizer
 from .outputs import check_output
 from .steps import (
     CompressReport,
+    DistillStep,
     DropLayersStep,
     ExportStep,
     PruneStep,
     QuantizeStep,
     Recipe,
+    gradual_recipe,
 )
 from .steps.runner import compress
 from .train.finetune import EpochResult, FinetuneReport, TrainConfig
@@ -129,6 +131,52 @@ def prune(
     )
 
 
+def distill(
+    model: str,
+    task: str,
+    output: str | Path | None = None,
+    *,
+    config: DistillStep = DistillStep(),
+    prune: PruneStep | None = None,
+    drop_layers: DropLayersStep | None = None,
+    gradual: bool = False,
+    stage_epochs: int = 1,
+    calibration: Calibration = Calibration(),
+    data: DataSource = DataSource(),
+    latency: LatencySetting = LatencySetting(),
+    overwrite: bool = False,
+    progress: bool = True,
+    checkpoints: str | Path | None = None,
+    resume: str | Path | None = None,
+) -> CompressReport:
+    """A student of ``model`` (the teacher) for ``task``, distilled after it is made smaller.
+
+    The student is ``model`` pruned to ``prune``'s budget (in stages with ``gradual``, distilling
+    ``stage_epochs`` between them), or with ``drop_layers``'s layers removed (then pruned to the
+    budget, if one is given). The report is a prune report plus the training curve.
+    """
+    return compress(
+        model, task, output, recipe=distill_recipe(config, prune, drop_layers, gradual, stage_epochs),
+        calibration=calibration, data=data, latency=latency, overwrite=overwrite, progress=progress,
+        checkpoints=checkpoints, resume=resume,
+    )
+
+
+def distill_recipe(
+    config: DistillStep,
+    prune: PruneStep | None = None,
+    drop_layers: DropLayersStep | None = None,
+    gradual: bool = False,
+    stage_epochs: int = 1,
+) -> Recipe:
+    """The recipe behind ``distill``: [drop layers] → prune (in stages with ``gradual``) → distill."""
+    if gradual and (prune is None or drop_layers is not None):
+        raise BertpressError("a gradual prune needs a budget, and does not combine with dropping layers")
+    if gradual:
+        return gradual_recipe(prune, config, stage_epochs)
+    return Recipe(tuple(step for step in (drop_layers, prune, config) if step is not None))
+
+
 # ``bench`` (measure/bench.py) and ``compress`` (steps/runner.py) are verbs of this module too.
 
 
@@ -138,6 +186,7 @@ __all__ = [
     "Calibration",
     "CompressReport",
     "DataSource",
+    "DistillStep",
     "DropLayersStep",
     "EvalReport",
     "ExportReport",
@@ -151,9 +200,12 @@ __all__ = [
     "TrainConfig",
     "bench",
     "compress",
+    "distill",
+    "distill_recipe",
     "evaluate",
     "export",
     "finetune",
+    "gradual_recipe",
     "info",
     "load",
     "prune",

@@ -9,7 +9,7 @@ import sys
 from ..errors import BertpressError
 
 # Subcommand modules; each defines ``register(subparsers)`` that sets ``run`` as a default.
-COMMANDS = ("finetune", "evaluate", "prune", "compress", "bench", "info", "export")
+COMMANDS = ("finetune", "evaluate", "prune", "distill", "compress", "bench", "info", "export")
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -35,9 +35,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bertpress {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"bertpress {args.command}: interrupted", file=sys.stderr)
+        resume = getattr(args, "resume", None) or _checkpoints_left(args)
+        hint = f"; continue with --resume {resume}" if resume else ""
+        print(f"bertpress {args.command}: interrupted, nothing written{hint}", file=sys.stderr)
         return 130
     return 0
+
+
+def _checkpoints_left(args: argparse.Namespace) -> str | None:
+    """The checkpoint folder an interrupted training run left, if it saved an epoch."""
+    from pathlib import Path
+
+    from ..steps.checkpoints import MARKER
+    from .common import checkpoint_folder
+
+    folder = checkpoint_folder(args) if hasattr(args, "checkpoints") else None
+    return folder if folder and Path(folder, MARKER).is_file() else None
 
 
 if __name__ == "__main__":

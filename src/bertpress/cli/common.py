@@ -110,3 +110,19 @@ def number(text: str) -> float:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, not '{text}'") from None
+
+
+def add_checkpoint_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("checkpoints (of training steps)")
+    group.add_argument(
+        "--checkpoints",
+        metavar="DIR",
+        help="where each epoch is checkpointed (default OUTPUT.checkpoints; removed when the run succeeds)",
+    )
+    group.add_argument(
+        "--resume", metavar="DIR", help="continue an interrupted run of the same command from its checkpoint folder"
+    )
+
+
+def checkpoint_folder(args: argparse.Namespace) -> str:
+    return args.checkpoints or f"{str(args.output).rstrip('/')}.checkpoints"

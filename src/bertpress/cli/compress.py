@@ -6,11 +6,13 @@ import argparse
 
 from .common import (
     add_calibration_options,
+    add_checkpoint_options,
     add_data_options,
     add_json_option,
     add_latency_options,
     add_output_options,
     calibration,
+    checkpoint_folder,
     data_source,
     emit,
     latency_setting,
@@ -20,7 +22,7 @@ from .common import (
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "compress",
-        help="run a compression recipe: prune, drop_layers, export and quantize steps in order",
+        help="run a compression recipe: prune, drop_layers, distill, export and quantize steps in order",
         description="Apply a recipe's steps in order (YAML or JSON, a top-level 'steps' list, each item "
         "one step name mapped to its fields) and save the result with report.json and the recipe.",
     )
@@ -30,6 +32,7 @@ def register(subparsers) -> None:
     add_data_options(parser)
     add_calibration_options(parser)
     add_latency_options(parser)
+    add_checkpoint_options(parser)
     add_json_option(parser)
     parser.set_defaults(run=run)
 
@@ -46,5 +49,7 @@ def run(args: argparse.Namespace) -> None:
         data=data_source(args),
         latency=latency_setting(args),
         overwrite=args.overwrite,
+        checkpoints=checkpoint_folder(args),
+        resume=args.resume,
     )
     emit(args, report)

@@ -41,13 +41,20 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--allow-layer-drop", action="store_true", help="let the search drop whole layers beside heads and neurons"
     )
+    parser.add_argument(
+        "--gradual",
+        action="store_true",
+        help="prune in stages (0.7, 0.5, 0.35, ... of the budget's kind), redoing statistics and "
+        "reconstruction on the already pruned model each time",
+    )
     add_latency_options(parser)
     add_json_option(parser)
     parser.set_defaults(run=run)
 
 
-def add_budget_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("budget (exactly one)").add_mutually_exclusive_group(required=True)
+def add_budget_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    title = "budget (exactly one)" if required else "budget (at most one)"
+    group = parser.add_argument_group(title).add_mutually_exclusive_group(required=required)
     group.add_argument("--macs", "--flops", type=number, metavar="RATIO", help="fraction of the encoder's MACs to keep")
     group.add_argument(
         "--latency", type=number, metavar="RATIO", help="fraction of the dense model's latency, measured here"
@@ -58,24 +65,34 @@ def add_budget_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--params", type=number, metavar="RATIO", help="fraction of the model's parameters to keep")
 
 
+def budget_given(args: argparse.Namespace) -> bool:
+    return any(getattr(args, name) is not None for name in ("macs", "latency", "latency_ms", "params"))
+
+
+def prune_step(args: argparse.Namespace, **settings):
+    from .. import api
+
+    return api.PruneStep(
+        macs=args.macs, latency=args.latency, latency_ms=args.latency_ms, params=args.params, **settings
+    )
+
+
 def run(args: argparse.Namespace) -> None:
     from .. import api
 
-    config = api.PruneStep(
-        macs=args.macs,
-        latency=args.latency,
-        latency_ms=args.latency_ms,
-        params=args.params,
+    config = prune_step(
+        args,
         rearrange=not args.no_rearrange,
         tune=not args.no_tune,
         reconstruct=args.reconstruct,
         allow_layer_drop=args.allow_layer_drop,
     )
-    report = api.prune(
+    recipe = api.gradual_recipe(config) if args.gradual else api.Recipe.of(config)
+    report = api.compress(
         args.model,
         args.task,
         args.output,
-        config=config,
+        recipe=recipe,
         calibration=calibration(args),
         data=data_source(args),
         latency=latency_setting(args),

@@ -59,6 +59,8 @@ def evaluate(
         raise BertpressError(f"no {task.name} {split} examples to evaluate on")
     encoded = encode(dataset, tokenizer, max_length)
     scores, labels = [], []
+    parameters = model.parameters() if isinstance(model, torch.nn.Module) else iter(())
+    device = next(parameters, torch.empty(0)).device  # a model on a GPU is scored there
     with torch.no_grad():
         # Sorted by length for less padding; each prediction still meets its own label.
         for batch in tqdm(
@@ -68,7 +70,8 @@ def evaluate(
             disable=not progress,
         ):
             labels.append(batch.pop("labels").numpy())
-            scores.append(head.scores(model(**batch)).numpy())
+            batch = {name: value.to(device) for name, value in batch.items()}
+            scores.append(head.scores(model(**batch)).cpu().numpy())
             if not np.isfinite(scores[-1]).all():  # metrics of NaN outputs would pass for a score
                 raise BertpressError(f"the model's outputs are not finite (NaN or inf) on {task.name} {split}")
     metrics = compute_metrics(task, np.concatenate(scores), np.concatenate(labels))

@@ -25,6 +25,8 @@ class TaskHead:
     output_names: ClassVar[tuple[str, ...]] = ("logits",)
     # The last layer's output is read at position 0 ([CLS]) only: reconstruct only that.
     reads_first_token_only: ClassVar[bool] = True
+    # The label of an example that has none (extra text that only the teacher labels).
+    unlabeled: ClassVar[float | int]
 
     def __init__(self, num_labels: int):
         self.num_labels = num_labels
@@ -47,19 +49,50 @@ class TaskHead:
     def loss_from_scores(self, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def example_losses(self, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The task loss of each example, 0 where the example has no label (``UNLABELED``)."""
+        raise NotImplementedError
+
+    def soft_losses(self, scores: torch.Tensor, teacher_scores: torch.Tensor, temperature: float) -> torch.Tensor:
+        """Each example's distance from the teacher's output (distillation's main term)."""
+        raise NotImplementedError
+
 
 class SequenceClassification(TaskHead):
     name = "sequence_classification"
+    unlabeled = -100  # cross_entropy's ignore_index
 
     def loss_from_scores(self, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(scores.view(-1, self.num_labels), labels.view(-1))
+
+    def example_losses(self, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(scores.view(-1, self.num_labels), labels.view(-1), reduction="none")
+
+    def soft_losses(self, scores: torch.Tensor, teacher_scores: torch.Tensor, temperature: float) -> torch.Tensor:
+        """KL(teacher || student) at ``temperature``, times its square so gradients keep their scale
+        (Hinton et al. 2015)."""
+        log_student = F.log_softmax(scores.float() / temperature, dim=-1)
+        log_teacher = F.log_softmax(teacher_scores.float() / temperature, dim=-1)
+        kl = F.kl_div(log_student, log_teacher, log_target=True, reduction="none").sum(-1)
+        return kl * temperature**2
 
 
 class Regression(TaskHead):
     name = "regression"
 
+    unlabeled = float("nan")
+
     def loss_from_scores(self, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(scores.view(-1), labels.view(-1).to(scores.dtype))
+
+    def example_losses(self, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        labels = labels.view(-1).to(scores.dtype)
+        known = ~torch.isnan(labels)
+        return torch.where(known, (scores.view(-1) - labels.nan_to_num()) ** 2, torch.zeros_like(labels))
+
+    def soft_losses(self, scores: torch.Tensor, teacher_scores: torch.Tensor, temperature: float) -> torch.Tensor:
+        """The squared distance to the teacher's score (a temperature means nothing for a regression)."""
+        return (scores.float().view(-1) - teacher_scores.float().view(-1)) ** 2
 
 
 def head_for(task: Task) -> TaskHead:

@@ -3,6 +3,9 @@
 Each batch's task loss is backpropagated to all-ones masks; the per-batch mask gradients are kept
 (rearrangement needs them), and a unit's importance is the sum of its squared gradients.
 Only the masks require gradients, so backward skips every weight gradient.
+
+Under ``accelerate launch`` each process takes every N-th batch on its own device and fills only
+those rows; summing the rows across processes gives every process the whole statistics.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from ..distributed import processes, sum_across
 from ..errors import BertpressError
 from ..models.adapters import Adapter
 from ..models.heads import TaskHead
@@ -35,26 +39,33 @@ def collect_mask_gradients(
 ) -> MaskGradients:
     """Per-batch gradients of the task loss (true labels) with respect to all-ones masks."""
     model = adapter.model
-    masks = Masks.ones(adapter)
+    share = processes()
+    home = next(model.parameters()).device
+    masks = Masks.ones(adapter, share.device)
     for mask in masks.heads + masks.neurons:
         mask.requires_grad_(True)
     # Filled in place: one small tensor per layer, not one per batch (those fragment the heap).
     grads = [torch.zeros(len(batches), len(mask)) for mask in masks.heads + masks.neurons]
+    mine = range(share.process_index, len(batches), share.num_processes)
     trainable = [p for p in model.parameters() if p.requires_grad]
     for parameter in trainable:
         parameter.requires_grad_(False)
+    model.to(share.device)
     try:
         with apply_masks(adapter, masks):
-            for step, batch in enumerate(tqdm(batches, desc="fisher", disable=not progress)):
+            for step in tqdm(mine, desc="fisher", disable=not (progress and share.is_main_process)):
+                batch = {name: value.to(share.device) for name, value in batches[step].items()}
                 loss = head.loss(model, batch)
                 if not torch.isfinite(loss):
                     raise BertpressError("the model's loss is not finite (NaN or inf) on the calibration data")
                 loss.backward()
                 for store, mask in zip(grads, masks.heads + masks.neurons):
                     if mask.grad is not None:  # None: the block computes nothing (emptied)
-                        store[step] = mask.grad
+                        store[step] = mask.grad.cpu()
                         mask.grad.zero_()
     finally:
+        model.to(home)
         for parameter in trainable:
             parameter.requires_grad_(True)
+    grads = [sum_across(store.to(share.device)).cpu() for store in grads]
     return MaskGradients(heads=grads[: len(masks.heads)], neurons=grads[len(masks.heads) :])

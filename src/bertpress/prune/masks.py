@@ -24,10 +24,10 @@ class Masks:
     neurons: list[torch.Tensor]  # per layer, one entry per FFN neuron
 
     @classmethod
-    def ones(cls, adapter: Adapter) -> Masks:
+    def ones(cls, adapter: Adapter, device: torch.device | str = "cpu") -> Masks:
         return cls(
-            heads=[torch.ones(n) for n in adapter.heads_per_layer()],
-            neurons=[torch.ones(n) for n in adapter.neurons_per_layer()],
+            heads=[torch.ones(n, device=device) for n in adapter.heads_per_layer()],
+            neurons=[torch.ones(n, device=device) for n in adapter.neurons_per_layer()],
         )
 
     def kept_heads(self) -> list[int]:

@@ -1,13 +1,15 @@
 """Compression as composable steps: one frozen config per method, a recipe that lists them, one
 shared state, and a runner that applies them and reports every step.
 
-Importing this package registers the built-in steps: ``prune``, ``drop_layers``, ``export`` and
-``quantize``.
+Importing this package registers the built-in steps: ``prune``, ``drop_layers``, ``distill``,
+``export`` and ``quantize``.
 """
 
 from .base import Stage, StepConfig, apply_step, register_step, step_type
+from .distill import DistillStep
 from .drop_layers import DropLayersStep
 from .export import ExportStep
+from .gradual import gradual_recipe
 from .prune import PruneStep
 from .quantize import QuantizeStep
 from .recipe import Recipe
@@ -17,6 +19,7 @@ from .state import State
 
 __all__ = [
     "CompressReport",
+    "DistillStep",
     "DropLayersStep",
     "ExportStep",
     "Measurement",
@@ -29,6 +32,7 @@ __all__ = [
     "StepRecord",
     "apply_step",
     "compress",
+    "gradual_recipe",
     "register_step",
     "step_type",
 ]

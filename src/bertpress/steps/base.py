@@ -32,6 +32,7 @@ class StepConfig:
 
     name: ClassVar[str] = ""
     stage: ClassVar[Stage] = Stage.STRUCTURE
+    trains: ClassVar[bool] = False  # trains the model for epochs: checkpointed, resumable
 
     def to_dict(self) -> dict:
         """The fields that are set (None means 'not given')."""
@@ -40,6 +41,14 @@ class StepConfig:
 
     def check_follows(self, before: StepConfig, number: int) -> None:
         """Refuse to stand at position ``number`` right after ``before`` (the stage order is checked already)."""
+
+    @property
+    def keeps_original(self) -> bool:
+        """Whether the step needs the model the recipe started from (a distillation teacher)."""
+        return False
+
+    def check_inputs(self, model, tokenizer, task, head) -> None:
+        """Refuse, before any slow work, inputs of this step that cannot work with ``model``."""
 
     def layers_left(self, num_layers: int) -> int:
         """The layer count after this step on a model of ``num_layers``, where it is known in advance."""

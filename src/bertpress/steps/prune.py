@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from ..distributed import on_main
 from ..errors import BertpressError
 from ..measure.cost import Budget, LatencyBudget, make_budget, resolve_budget
 from ..models.shrink import source_layers
@@ -46,7 +47,8 @@ class PruneStep(StepConfig):
 def run_prune(state: State, config: PruneStep) -> dict:
     budget = config.budget
     with timed(state.timings_s, "latency_table" if isinstance(budget, LatencyBudget) else "budget"):
-        resolved = resolve_budget(budget, state.adapter, state.reference, state.latency, state.progress)
+        # Measured once (latency tables): every process must prune to the same shapes.
+        resolved = on_main(lambda: resolve_budget(budget, state.adapter, state.reference, state.latency, state.progress))
     source = source_layers(state.adapter)
     outcome = prune_in_place(
         state.adapter,

@@ -40,7 +40,9 @@ class StepRecord:
 class CompressReport(Report):
     kind: ClassVar[str] = "compress"
     version: ClassVar[int] = 2
-    derived: ClassVar[tuple[str, ...]] = ("macs_ratio", "params_ratio", "latency_ratio", "speedup", "config")
+    derived: ClassVar[tuple[str, ...]] = (
+        "macs_ratio", "params_ratio", "latency_ratio", "speedup", "config", "training",
+    )
 
     task: str
     model: str
@@ -80,6 +82,15 @@ class CompressReport(Report):
         prune = [s.config for s in self.steps if s.name == "prune"]
         return {**to_plain(self.calibration), **(prune[-1] if prune else {})}
 
+    @property
+    def training(self) -> list[dict]:
+        """The training curve: per epoch of every training step, its losses and dev metrics."""
+        return [
+            {"step": number, **epoch}
+            for number, step in enumerate(self.steps, 1)
+            for epoch in step.details.get("curve", [])
+        ]
+
     def render(self) -> str:
         metric_names = list(self.baseline.metrics)
         rows = [
@@ -101,5 +112,9 @@ class CompressReport(Report):
         ]
         if self.dropped_layers:
             lines.append(f"dropped layers    {self.dropped_layers}")
+        if self.training:
+            names = list(self.training[-1])
+            curve = [[epoch.get(name, "") for name in names] for epoch in self.training]
+            lines += ["", "training", format_table(names, curve), ""]
         lines.append("time (s)          " + "  ".join(f"{k} {v:.1f}" for k, v in self.timings_s.items()))
         return "\n".join(lines)

@@ -2,11 +2,17 @@
 shared state (scoring the model after each), measure the final model, and save it all at once.
 
 Everything that can be refused is refused before the first slow operation: the output folder,
-the model, its fit to the task, and the recipe against the model's layer count.
+the model, its fit to the task, the recipe against the model's layer count, each step's own
+inputs (a teacher, a text file) and the checkpoint folder.
+
+Training steps checkpoint every epoch into ``checkpoints``; ``resume`` continues an interrupted
+run from such a folder (the steps before the checkpoint are not redone). Under ``accelerate
+launch`` every process runs the recipe; measuring, scoring and saving happen on the main one.
 """
 
 from __future__ import annotations
 
+import copy
 import shutil
 import tempfile
 import time
@@ -16,6 +22,7 @@ from ..data.calibration import Calibration, calibration_batches
 from ..data.sources import DataSource, load_split
 from ..data.tasks import get_task
 from ..data.tokenize import mean_length
+from ..distributed import is_main, on_main
 from ..errors import BertpressError
 from ..export.onnx_model import OnnxClassifier
 from ..measure.cost import Reference
@@ -29,7 +36,9 @@ from ..models.saving import save_model
 from ..models.shrink import pruning_spec, source_layers
 from ..outputs import atomic_dir, check_output, write_json
 from ..prune.pipeline import timed
+from ..reports import to_plain
 from .base import apply_step
+from .checkpoints import Checkpoints
 from .recipe import Recipe
 from .report import CompressReport, Measurement, StepRecord
 from .state import State
@@ -46,8 +55,14 @@ def compress(
     latency: LatencySetting = LatencySetting(),
     overwrite: bool = False,
     progress: bool = True,
+    checkpoints: str | Path | None = None,
+    resume: str | Path | None = None,
 ) -> CompressReport:
-    """Run ``recipe``'s steps in order on ``model`` for ``task``; save the result to ``output`` if given."""
+    """Run ``recipe``'s steps in order on ``model`` for ``task``; save the result to ``output`` if given.
+
+    ``checkpoints``: where training steps save each epoch (removed once the run succeeds);
+    ``resume``: such a folder of an interrupted run with the same inputs, to continue from.
+    """
     task_spec = get_task(task)
     if output is not None:
         check_output(output, overwrite=overwrite, inputs=[model])
@@ -58,6 +73,9 @@ def compress(
     head.check(network.config, task_spec.name)
     recipe.check_layers(get_adapter(network).num_layers)
     tokenizer = load_tokenizer(model)
+    for config in recipe.steps:
+        config.check_inputs(network, tokenizer, task_spec, head)
+    saver, resumed = _checkpoints(model, task_spec.name, recipe, calibration, data, checkpoints, resume)
 
     timings: dict[str, float] = {}
     with timed(timings, "prepare"):
@@ -66,33 +84,48 @@ def compress(
     seq_length = mean_length(batches)
 
     def score(candidate) -> dict[str, float]:
-        return evaluate(candidate, tokenizer, task_spec, dev, max_length=calibration.max_length, progress=progress).metrics
+        return evaluate(
+            candidate, tokenizer, task_spec, dev, max_length=calibration.max_length, progress=progress and is_main()
+        ).metrics
 
-    def measure(candidate, metrics: dict[str, float]) -> Measurement:
-        """``candidate`` runs the (possibly compressed) ``network``: its shapes give MACs and parameters."""
+    def measure(model, candidate, metrics: dict[str, float]) -> Measurement:
+        """``candidate`` runs ``model`` (exported or quantized, or itself): ``model`` gives MACs and parameters."""
         latency_ms = measure_latency(
             candidate, latency.batch_size, latency.seq_length, device=latency.device, threads=latency.threads,
             min_run_time=latency.min_run_time,
         )
-        return Measurement(metrics, model_macs(get_adapter(network), seq_length), count_params(network), latency_ms)
+        return Measurement(metrics, model_macs(get_adapter(model), seq_length), count_params(model), latency_ms)
 
-    baseline = measure(network, score(network))
+    baseline = on_main(lambda: measure(network, network, score(network)))
     adapter = get_adapter(network)
     reference = Reference(
         adapter.heads_per_layer(), adapter.neurons_per_layer(), baseline.params, baseline.latency_ms, seq_length
     )
     layers_before = source_layers(adapter)  # a model whose layers were dropped earlier names its originals
+    keep_original = any(config.keeps_original for config in recipe.steps)
     with tempfile.TemporaryDirectory(prefix="bertpress-") as workdir:
-        state = State(network, tokenizer, task_spec, head, batches, reference, latency, Path(workdir), progress, timings)
-        records = []
-        for config in recipe.steps:
+        state = State(
+            network, tokenizer, task_spec, head, batches, reference, latency, Path(workdir), data=data,
+            max_length=calibration.max_length, score=score, original=copy.deepcopy(network) if keep_original else None,
+            checkpoints=saver, progress=progress, timings_s=timings,
+        )
+        if resumed is not None:
+            state.original, state.model = network, load_model(str(resumed.student))
+            state.records, state.resume = resumed.records, resumed
+            timings.update(resumed.timings_s)
+        for index, config in enumerate(recipe.steps):
+            if index < len(state.records):
+                continue  # finished before the checkpoint this run resumed from
+            state.step_index = index
             started = time.perf_counter()
             details = apply_step(state, config)
             seconds = round(time.perf_counter() - started, 3)
             macs, params = model_macs(state.adapter, seq_length), count_params(state.model)
-            records.append(StepRecord(config.name, config.to_dict(), seconds, score(state.final_model), macs, params, details))
-        final = measure(state.final_model, records[-1].metrics)
-        timings["total"] = round(sum(timings.values()), 3)
+            metrics = on_main(lambda: score(state.final_model))
+            state.records.append(StepRecord(config.name, config.to_dict(), seconds, metrics, macs, params, details))
+        records = state.records
+        final = on_main(lambda: measure(state.model, state.final_model, records[-1].metrics))
+        timings["total"] = round(sum(value for key, value in timings.items() if key != "total"), 3)
         budgets = [record.details["budget"] for record in records if "budget" in record.details]
         report = CompressReport(
             task=task_spec.name,
@@ -111,10 +144,30 @@ def compress(
             latency=latency,
             steps=records,
         )
-        if output is not None:
+        if output is not None and is_main():
             with atomic_dir(output, overwrite=overwrite, inputs=[model]) as folder:
                 save_state(state, recipe, report, folder)
+    if saver is not None:
+        saver.remove()
     return report
+
+
+def _checkpoints(model, task, recipe, calibration, data, checkpoints, resume):
+    """The checkpoint keeper of a recipe with training steps, and the progress to resume from."""
+    if resume is None and (checkpoints is None or not any(step.trains for step in recipe.steps)):
+        return None, None
+    fingerprint = {
+        "model": str(Path(model).resolve()) if Path(model).exists() else str(model),
+        "task": task,
+        "recipe": recipe.to_dict(),
+        "calibration": to_plain(calibration),
+        "data": to_plain(data),
+    }
+    saver = Checkpoints(Path(resume if resume is not None else checkpoints), fingerprint)
+    if resume is not None:
+        return saver, saver.read()
+    saver.check_fresh()
+    return saver, None
 
 
 def save_state(state: State, recipe: Recipe, report: CompressReport, folder: Path) -> None:

@@ -11,10 +11,12 @@ count, so ``prune.reconstruct`` recomputes them layer by layer within a fixed me
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..data.sources import DataSource
 from ..data.tasks import Task
 from ..export.onnx import ExportReport
 from ..measure.cost import Reference
@@ -35,6 +37,14 @@ class State:
     reference: Reference
     latency: LatencySetting
     workdir: Path  # scratch space for exports; the caller removes it
+    data: DataSource = field(default_factory=DataSource)  # where training steps read the task's examples
+    max_length: int = 128  # tokens per example, as in calibration
+    score: Callable[[Any], dict[str, float]] | None = None  # dev metrics of a model (training curves)
+    original: Any = None  # the model the recipe started from, kept when a step needs it (a teacher)
+    checkpoints: Any = None  # steps.checkpoints.Checkpoints, where training steps save each epoch
+    step_index: int = 0  # the position in the recipe of the step being applied
+    records: list = field(default_factory=list)  # the report's records of the steps applied so far
+    resume: Any = None  # steps.checkpoints.Progress to continue the current step from
     progress: bool = True
     timings_s: dict[str, float] = field(default_factory=dict)  # seconds per phase, over all steps
     deployed: Any = None  # the model as it will run, once export or quantize made it

@@ -10,13 +10,13 @@ from typing import ClassVar
 
 import torch
 from datasets import Dataset
-from tqdm.auto import tqdm
-from transformers import PretrainedConfig, get_linear_schedule_with_warmup, set_seed
+from transformers import DataCollatorWithPadding, PretrainedConfig, set_seed
 
 from ..data.sampling import sample
 from ..data.sources import DataSource, load_split
 from ..data.tasks import Task
-from ..data.tokenize import encode, iter_batches
+from ..data.tokenize import encode
+from ..distributed import is_main
 from ..errors import BertpressError
 from ..formatting import format_table
 from ..measure.evaluate import evaluate
@@ -25,6 +25,7 @@ from ..models.loading import load_config, load_model, load_tokenizer
 from ..models.saving import save_model
 from ..outputs import atomic_dir
 from ..reports import Report
+from .loop import Schedule, make_trainer, train_epoch
 
 
 @dataclass(frozen=True)
@@ -105,8 +106,9 @@ def finetune(
     model = load_model(model_name, num_labels=None if has_head else task.num_labels)
     describe_task(model.config, task)
     history = train(model, tokenizer, task, train_set, dev_set, config, on_epoch=on_epoch, progress=progress)
-    with atomic_dir(output, overwrite=overwrite, inputs=[model_name]) as staging:
-        save_model(model, tokenizer, staging)
+    if is_main():  # under accelerate launch, every process holds the same trained model
+        with atomic_dir(output, overwrite=overwrite, inputs=[model_name]) as staging:
+            save_model(model, tokenizer, staging)
     return FinetuneReport(task.name, model_name, str(output), config, max_train_samples, history)
 
 
@@ -122,30 +124,16 @@ def train(
     progress: bool = True,
 ) -> list[EpochResult]:
     """Train ``model`` in place for ``config.epochs``, scoring it on ``dev_set`` after each epoch."""
-    set_seed(config.seed)  # dropout and shuffling repeat too
-    head = head_for(task)
     encoded = encode(train_set, tokenizer, config.max_length)
-    steps_per_epoch = math.ceil(len(encoded) / config.batch_size)
-    total_steps = config.epochs * steps_per_epoch
-    optimizer = torch.optim.AdamW(_parameter_groups(model, config.weight_decay), lr=config.lr)
-    scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps), total_steps)
+    schedule = Schedule(
+        epochs=config.epochs, lr=config.lr, batch_size=config.batch_size, warmup_ratio=config.warmup_ratio,
+        weight_decay=config.weight_decay, max_grad_norm=config.max_grad_norm, seed=config.seed,
+    )
+    trainer = make_trainer(TaskLoss(model, head_for(task)), schedule, len(encoded))
+    collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
     history = []
     for epoch in range(1, config.epochs + 1):
-        model.train()
-        losses = []
-        epoch_batches = iter_batches(
-            encoded, tokenizer, config.batch_size, shuffle=True, seed=config.seed + epoch, sort_by_length=True
-        )
-        for batch in tqdm(
-            epoch_batches, desc=f"epoch {epoch}/{config.epochs}", total=steps_per_epoch, disable=not progress
-        ):
-            loss = head.loss(model, batch)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            losses.append(loss.item())
+        losses = train_epoch(trainer, encoded, collate, schedule, epoch, _task_loss, progress=progress)
         model.eval()
         dev = evaluate(
             model,
@@ -157,10 +145,26 @@ def train(
             max_length=config.max_length,
             progress=progress,
         )
-        history.append(EpochResult(epoch, sum(losses) / len(losses), dev.split, dev.metrics))
+        history.append(EpochResult(epoch, losses["loss"], dev.split, dev.metrics))
         if on_epoch is not None:
             on_epoch(history[-1])
+    model.to("cpu")
     return history
+
+
+class TaskLoss(torch.nn.Module):
+    """The model with its task loss as the forward (what data-parallel training wraps)."""
+
+    def __init__(self, model, head):
+        super().__init__()
+        self.model, self.head = model, head
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return self.head.loss(self.model, batch)
+
+
+def _task_loss(module, batch: dict) -> tuple[torch.Tensor, dict]:
+    return module(batch), {}
 
 
 def describe_task(config: PretrainedConfig, task: Task) -> None:
@@ -175,12 +179,3 @@ def describe_task(config: PretrainedConfig, task: Task) -> None:
 def _has_classifier(config: PretrainedConfig) -> bool:
     """Whether the checkpoint has a trained classifier or is a bare encoder (e.g. ``BertModel``)."""
     return any(name.endswith("ForSequenceClassification") for name in config.architectures or [])
-
-
-def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """Decay weight matrices and embeddings only; biases and LayerNorm scales (vectors) are left alone."""
-    parameters = [p for p in model.parameters() if p.requires_grad]
-    return [
-        {"params": [p for p in parameters if p.ndim >= 2], "weight_decay": weight_decay},
-        {"params": [p for p in parameters if p.ndim < 2], "weight_decay": 0.0},
-    ]

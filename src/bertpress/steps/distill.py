@@ -1,0 +1,183 @@
+"""The ``distill`` step: train the current model (pruned, layer-dropped, or both) to imitate a
+teacher on the task's training text, plus any unlabeled text the teacher labels.
+
+The teacher is the model the recipe started from (kept by the state) or any model folder with
+the same labels and vocabulary. The objective is ``distill.losses``; the loop is ``train.loop``
+(accelerate); after each epoch the student is scored on dev and checkpointed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import torch
+from datasets import Dataset, Value, concatenate_datasets
+from transformers import DataCollatorWithPadding
+
+from ..data.sampling import sample
+from ..data.sources import load_split
+from ..data.tokenize import encode
+from ..data.unlabeled import load_unlabeled
+from ..distill import DistillWeights, Distiller, check_teacher
+from ..distributed import on_main
+from ..errors import BertpressError
+from ..models.loading import load_config, load_model, load_tokenizer
+from ..prune.pipeline import timed
+from ..train.loop import Schedule, make_trainer, train_epoch
+from .base import StepConfig, register_step
+from .state import State
+
+
+@dataclass(frozen=True)
+class DistillStep(StepConfig):
+    """Defaults from the sweep in benchmarks/RESULTS.md (MRPC pruned to 0.25 of the MACs): the
+    hidden-state loss cost 1.2 points there, so it is off unless asked for (``hidden``)."""
+
+    name: ClassVar[str] = "distill"
+    trains: ClassVar[bool] = True
+
+    teacher: str | None = None  # a model folder or hub id; None: the model the recipe started from
+    epochs: int = 3
+    lr: float = 1e-4
+    batch_size: int = 32  # the global batch (all processes, all accumulated micro-batches)
+    gradient_accumulation: int = 1
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_train_samples: int | None = None  # a seeded subset of the training split (caps the steps)
+    unlabeled_file: str | None = None  # extra text the teacher labels
+    unlabeled_columns: tuple[str, ...] | None = None  # its text columns, when it is a table
+    logits: float = 1.0
+    hidden: float = 0.0
+    attention: float = 0.0
+    task: float = 0.0
+    temperature: float = 2.0
+    precision: Literal["no", "bf16", "fp16"] = "no"
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "gradient_accumulation"):
+            if getattr(self, name) < 1:
+                raise BertpressError(f"step 'distill': {name} must be at least 1, not {getattr(self, name)}")
+        if self.max_train_samples is not None and self.max_train_samples < 1:
+            raise BertpressError(f"step 'distill': max_train_samples must be at least 1, not {self.max_train_samples}")
+        if not self.lr > 0 or not self.temperature > 0:
+            raise BertpressError("step 'distill': lr and temperature must be positive")
+        if not 0 <= self.warmup_ratio < 1:
+            raise BertpressError(f"step 'distill': warmup_ratio must be at least 0 and below 1, not {self.warmup_ratio}")
+        weights = (self.logits, self.hidden, self.attention, self.task)
+        if min(weights) < 0 or max(weights) == 0:
+            raise BertpressError("step 'distill': the loss weights must be non-negative and not all zero")
+
+    @property
+    def keeps_original(self) -> bool:
+        return self.teacher is None
+
+    @property
+    def weights(self) -> DistillWeights:
+        return DistillWeights(self.logits, self.hidden, self.attention, self.task, self.temperature)
+
+    @property
+    def schedule(self) -> Schedule:
+        return Schedule(
+            epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, gradient_accumulation=self.gradient_accumulation,
+            warmup_ratio=self.warmup_ratio, weight_decay=self.weight_decay, seed=self.seed, precision=self.precision,
+        )
+
+    def check_inputs(self, model, tokenizer, task, head) -> None:
+        if self.teacher is not None:
+            try:
+                teacher_tokenizer = load_tokenizer(self.teacher)
+            except BertpressError:
+                teacher_tokenizer = None  # the vocabulary size is still compared
+            check_teacher(load_config(self.teacher), teacher_tokenizer, model.config, tokenizer, head, self.teacher)
+        if self.unlabeled_file is not None:
+            load_unlabeled(self.unlabeled_file, task, self.unlabeled_columns)
+
+
+def run_distill(state: State, config: DistillStep) -> dict:
+    teacher = state.original if config.teacher is None else load_model(config.teacher)
+    dataset, labeled = training_set(state, config)
+    schedule = config.schedule
+    distiller = Distiller(state.model, teacher, state.head, config.weights)
+    trainer = make_trainer(distiller, schedule, len(dataset))
+    device = trainer.accelerator.device
+    teacher.to(device).eval()
+    collate = DataCollatorWithPadding(state.tokenizer, return_tensors="pt")
+    weights = config.weights
+
+    def compute_loss(module, batch):
+        labels = batch.pop("labels")
+        with torch.no_grad():
+            targets = teacher(**batch, output_hidden_states=weights.needs_hidden, output_attentions=weights.needs_attention)
+        return module(batch, labels, targets)
+
+    curve, first_epoch = _resume(state, trainer)
+    try:
+        with _attention_outputs(weights.needs_attention, state.model, teacher):
+            for epoch in range(first_epoch, config.epochs + 1):
+                with timed(state.timings_s, "distill"):  # per epoch, so that a checkpoint holds the time so far
+                    losses = train_epoch(trainer, dataset, collate, schedule, epoch, compute_loss, progress=state.progress)
+                state.model.eval()
+                dev = on_main(lambda: state.score(state.model)) if state.score else {}
+                curve.append({"epoch": epoch, **losses, **{f"dev_{name}": value for name, value in dev.items()}})
+                if state.checkpoints is not None:
+                    state.checkpoints.save(state, trainer, epoch, curve, state.records)
+    finally:
+        state.model.to("cpu").eval()
+        teacher.to("cpu")
+        trainer.accelerator.free_memory()
+    state.model_changed()
+    return {
+        "teacher": config.teacher or "the model the recipe started from",
+        "examples": labeled,
+        "unlabeled_examples": len(dataset) - labeled,
+        "optimizer_steps": trainer.steps_per_epoch * config.epochs,
+        "curve": curve,
+    }
+
+
+def training_set(state: State, config: DistillStep) -> tuple[Dataset, int]:
+    """The task's training examples (a seeded subset if capped), then the unlabeled text; and how
+    many of them carry labels."""
+    examples = load_split(state.task, "train", state.data)
+    if config.max_train_samples is not None:
+        examples = sample(examples, config.max_train_samples, config.seed)
+    label_type = Value("float32") if state.task.is_regression else Value("int64")
+    labeled = encode(examples, state.tokenizer, state.max_length).cast_column("labels", label_type)
+    if config.unlabeled_file is None:
+        return labeled, len(labeled)
+    texts = load_unlabeled(config.unlabeled_file, state.task, config.unlabeled_columns)
+    texts = texts.add_column("label", [state.head.unlabeled] * len(texts))
+    unlabeled = encode(texts, state.tokenizer, state.max_length).cast_column("labels", label_type)
+    return concatenate_datasets([labeled, unlabeled]), len(labeled)
+
+
+def _resume(state: State, trainer) -> tuple[list[dict], int]:
+    """The curve so far and the first epoch to run: from the checkpoint when resuming this step."""
+    progress, state.resume = state.resume, None
+    if progress is None:
+        return [], 1
+    trainer.load(progress.student.parent / "training")
+    return list(progress.curve), progress.epoch + 1
+
+
+@contextmanager
+def _attention_outputs(needed: bool, *models) -> Iterator[None]:
+    """Attention distributions exist only in the eager implementation (SDPA never forms them)."""
+    if not needed:
+        yield
+        return
+    before = [model.config._attn_implementation for model in models]
+    for model in models:
+        model.config._attn_implementation = "eager"
+    try:
+        yield
+    finally:
+        for model, implementation in zip(models, before):
+            model.config._attn_implementation = implementation
+
+
+register_step(DistillStep, run_distill)

@@ -27,6 +27,11 @@ def positive_int(text: str) -> int:
     return value
 
 
+def column_names(text: str) -> tuple[str, ...]:
+    """An argparse type: comma-separated column names."""
+    return tuple(name.strip() for name in text.split(","))
+
+
 def add_data_options(parser: argparse.ArgumentParser) -> None:
     """The task and where its examples come from (see ``data.sources.DataSource``)."""
     group = parser.add_argument_group("data")
@@ -41,7 +46,7 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--text-columns",
         metavar="A[,B]",
-        type=lambda text: tuple(name.strip() for name in text.split(",")),
+        type=column_names,
         help="the custom files' text column(s); default the task's (e.g. sentence1,sentence2)",
     )
     group.add_argument("--label-column", metavar="NAME", help="the custom files' label column; default 'label'")

@@ -14,6 +14,7 @@ from .common import (
     add_output_options,
     calibration,
     checkpoint_folder,
+    column_names,
     data_source,
     emit,
     latency_setting,
@@ -57,7 +58,7 @@ def register(subparsers) -> None:
     training.add_argument(
         "--unlabeled-columns",
         metavar="A[,B]",
-        type=lambda text: tuple(name.strip() for name in text.split(",")),
+        type=column_names,
         help="the text column(s) when --unlabeled-file is a table; default the task's",
     )
     training.add_argument("--temperature", type=number, default=2.0, help="softmax temperature of the logit loss")

@@ -17,14 +17,17 @@ from .data.sources import DataSource, load_split
 from .data.tasks import get_task
 from .errors import BertpressError
 from .export.onnx import ExportReport, export_onnx
-from .export.onnx_model import OnnxClassifier
+from .export.onnx_model import OnnxClassifier, onnx_file_in
 from .measure.bench import BenchReport, bench
 from .measure.evaluate import EvalReport
 from .measure.evaluate import evaluate as _evaluate
 from .measure.info import InfoReport, describe
 from .measure.latency import LatencySetting
 from .models.heads import head_for
-from .models.loading import load_config, load_model, load_tokenizer
+from .measure.embeddings import RETRIEVAL_TASK, read_squad, squad_retrieval, sts_similarity
+from .models.embedder import load_embedder as _load_embedder
+from .models.loading import load_config, load_model, load_tokenizer, resolve_model
+from .models.pooling import Pooling
 from .outputs import check_output
 from .steps import (
     CompressReport,
@@ -37,6 +40,7 @@ from .steps import (
     gradual_recipe,
 )
 from .steps.runner import compress
+from .steps.workload import EmbeddingSetup
 from .train.finetune import EpochResult, FinetuneReport, TrainConfig
 from .train.finetune import finetune as _finetune
 
@@ -55,8 +59,20 @@ def evaluate(
     batch_size: int = 64,
     max_length: int = 128,
     progress: bool = True,
+    embedding: bool = False,
+    pooling: str | None = None,
+    data_file: str | None = None,
+    max_questions: int | None = None,
 ) -> EvalReport:
-    """``task``'s metrics for ``model`` on ``split``. Every check that can fail comes before the weights load."""
+    """``task``'s metrics for ``model`` on ``split``. Every check that can fail comes before the weights load.
+
+    ``embedding``: ``model`` is a sentence embedder (``pooling`` replaces or supplies its pooling),
+    scored without training: task ``stsb`` by the cosine similarity of each pair, task
+    ``squad-retrieval`` by retrieving the paragraphs of the SQuAD file ``data_file`` (all of its
+    questions, or a seeded ``max_questions`` of them) by question.
+    """
+    if embedding or task == RETRIEVAL_TASK:
+        return _evaluate_embedder(model, task, data, data_file, pooling, max_length, max_questions, progress)
     task_spec = get_task(task)
     split = task_spec.resolve_split(split)
     head_for(task_spec).check(load_config(model), task_spec.name)
@@ -68,15 +84,49 @@ def evaluate(
     )
 
 
+def load_embedder(model: str, pooling: str | None = None):
+    """A sentence-embedding model (a sentence-transformers folder, pruned or not; an exported one
+    runs on ONNX Runtime); ``pooling`` replaces or supplies the folder's pooling mode."""
+    source = resolve_model(model)
+    if onnx_file_in(source):
+        exported = OnnxClassifier.from_folder(source)
+        if exported.output_name != "sentence_embedding":
+            raise BertpressError(f"{model} is an exported classifier, not a sentence-embedding model")
+        return exported
+    return _load_embedder(model, Pooling(pooling) if pooling else None)
+
+
+def _evaluate_embedder(model, task, data, data_file, pooling, max_length, max_questions, progress) -> EvalReport:
+    if task not in ("stsb", RETRIEVAL_TASK):
+        raise BertpressError(f"a sentence embedder is evaluated on stsb or {RETRIEVAL_TASK}, not on '{task}'")
+    if task == RETRIEVAL_TASK and data_file is None:
+        raise BertpressError(f"{RETRIEVAL_TASK} needs --data-file (a SQuAD v1.1 JSON file such as dev-v1.1.json)")
+    if task == RETRIEVAL_TASK:
+        read_squad(data_file)  # a bad file is refused before the model loads
+    embedder, tokenizer = load_embedder(model, pooling), load_tokenizer(model)
+    if task == "stsb":
+        return sts_similarity(embedder, tokenizer, data, max_length=max_length, progress=progress)
+    return squad_retrieval(
+        embedder, tokenizer, data_file, max_questions=max_questions, max_length=max(max_length, 256), progress=progress
+    )
+
+
 def info(model: str, seq_length: int = 128) -> InfoReport:
     """Family, per-layer heads and FFN sizes, parameters and MACs of a model folder."""
     return describe(load_model(model), seq_length)
 
 
-def export(model: str, output: str | Path, *, int8: bool = False, overwrite: bool = False) -> ExportReport:
-    """An ONNX folder (fp32, or int8 with ``int8``) checked against the PyTorch model."""
+def export(
+    model: str, output: str | Path, *, int8: bool = False, overwrite: bool = False, embedding: bool = False,
+    pooling: str | None = None,
+) -> ExportReport:
+    """An ONNX folder (fp32, or int8 with ``int8``) checked against the PyTorch model.
+
+    ``embedding``: ``model`` is a sentence embedder; the graph outputs ``sentence_embedding``
+    (pooling and normalisation inside) and ``last_hidden_state`` (the token embeddings).
+    """
     check_output(output, overwrite=overwrite, inputs=[model])
-    network = load_model(model)
+    network = load_embedder(model, pooling) if embedding else load_model(model)
     if isinstance(network, OnnxClassifier):
         raise BertpressError(f"{model} is already an ONNX export")
     try:
@@ -109,7 +159,7 @@ def finetune(
 
 def prune(
     model: str,
-    task: str,
+    task: str | None,
     output: str | Path | None = None,
     *,
     config: PruneStep,
@@ -118,6 +168,7 @@ def prune(
     latency: LatencySetting = LatencySetting(),
     overwrite: bool = False,
     progress: bool = True,
+    embedding: EmbeddingSetup | None = None,
 ) -> CompressReport:
     """Prune ``model`` for ``task`` under ``config``'s budget (a one-step recipe); save it to ``output`` if given.
 
@@ -127,13 +178,13 @@ def prune(
     """
     return compress(
         model, task, output, recipe=Recipe.of(config), calibration=calibration, data=data,
-        latency=latency, overwrite=overwrite, progress=progress,
+        latency=latency, overwrite=overwrite, progress=progress, embedding=embedding,
     )
 
 
 def distill(
     model: str,
-    task: str,
+    task: str | None,
     output: str | Path | None = None,
     *,
     config: DistillStep = DistillStep(),
@@ -148,6 +199,7 @@ def distill(
     progress: bool = True,
     checkpoints: str | Path | None = None,
     resume: str | Path | None = None,
+    embedding: EmbeddingSetup | None = None,
 ) -> CompressReport:
     """A student of ``model`` (the teacher) for ``task``, distilled after it is made smaller.
 
@@ -158,7 +210,7 @@ def distill(
     return compress(
         model, task, output, recipe=distill_recipe(config, prune, drop_layers, gradual, stage_epochs),
         calibration=calibration, data=data, latency=latency, overwrite=overwrite, progress=progress,
-        checkpoints=checkpoints, resume=resume,
+        checkpoints=checkpoints, resume=resume, embedding=embedding,
     )
 
 
@@ -188,6 +240,7 @@ __all__ = [
     "DataSource",
     "DistillStep",
     "DropLayersStep",
+    "EmbeddingSetup",
     "EvalReport",
     "ExportReport",
     "ExportStep",
@@ -208,5 +261,6 @@ __all__ = [
     "gradual_recipe",
     "info",
     "load",
+    "load_embedder",
     "prune",
 ]

@@ -7,6 +7,7 @@ import argparse
 from ..data.calibration import Calibration
 from ..data.sources import GLUE_DIR_ENV, DataSource
 from ..data.tasks import TASKS
+from ..errors import BertpressError
 from ..measure.latency import LatencySetting
 from ..outputs import write_json
 from ..reports import Report
@@ -32,10 +33,16 @@ def column_names(text: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in text.split(","))
 
 
-def add_data_options(parser: argparse.ArgumentParser) -> None:
+def add_data_options(parser: argparse.ArgumentParser, task_required: bool = True) -> None:
     """The task and where its examples come from (see ``data.sources.DataSource``)."""
     group = parser.add_argument_group("data")
-    group.add_argument("--task", required=True, help=f"task name: {', '.join(TASKS)}")
+    if task_required:
+        group.add_argument("--task", required=True, help=f"task name: {', '.join(TASKS)}")
+    else:
+        group.add_argument(
+            "--task",
+            help=f"task name: {', '.join(TASKS)} (with --embedding: optional, its training sentences are the text)",
+        )
     group.add_argument(
         "--data-dir",
         metavar="DIR",
@@ -63,6 +70,49 @@ def data_source(args: argparse.Namespace) -> DataSource:
         text_columns=args.text_columns,
         label_column=args.label_column,
     )
+
+
+def add_embedding_options(parser: argparse.ArgumentParser) -> None:
+    """Compressing a sentence-embedding model from unlabeled text (see ``steps.workload.EmbeddingSetup``)."""
+    group = parser.add_argument_group("sentence embeddings (no labels)")
+    group.add_argument(
+        "--embedding",
+        action="store_true",
+        help="the model is a sentence embedder (a sentence-transformers folder): keep its embeddings, "
+        "scored by agreement with the original (and STS-B cosine Spearman when GLUE data is at hand)",
+    )
+    group.add_argument(
+        "--text-file", metavar="FILE", help="unlabeled text: one per line, or a .csv/.tsv/.jsonl column (--text-column)"
+    )
+    group.add_argument("--text-column", metavar="NAME", help="the text file's column, when it is a table (default 'text')")
+    add_pooling_option(group)
+    group.add_argument(
+        "--embedding-loss",
+        choices=("mse", "cosine"),
+        default="mse",
+        help="how embeddings are compared in pruning statistics and distillation (default mse)",
+    )
+
+
+def add_pooling_option(parser) -> None:
+    parser.add_argument(
+        "--pooling",
+        choices=("mean", "cls", "max"),
+        help="pooling of the token embeddings; default the folder's sentence-transformers configuration",
+    )
+
+
+def embedding_setup(args: argparse.Namespace):
+    """The ``EmbeddingSetup`` the flags ask for; None without ``--embedding``."""
+    from ..steps.workload import EmbeddingSetup
+
+    if not args.embedding:
+        if args.text_file is not None:
+            raise BertpressError("--text-file is unlabeled text for a sentence embedder: add --embedding")
+        return None
+    if args.text_file is None and args.task is None:
+        raise BertpressError("--embedding needs text: --text-file FILE, or --task T for its training sentences")
+    return EmbeddingSetup(args.text_file, args.text_column, args.pooling, args.embedding_loss)
 
 
 def emit(args: argparse.Namespace, report: Report) -> None:

@@ -8,12 +8,14 @@ from .common import (
     add_calibration_options,
     add_checkpoint_options,
     add_data_options,
+    add_embedding_options,
     add_json_option,
     add_latency_options,
     add_output_options,
     calibration,
     checkpoint_folder,
     data_source,
+    embedding_setup,
     emit,
     latency_setting,
 )
@@ -29,7 +31,8 @@ def register(subparsers) -> None:
     parser.add_argument("--model", required=True, help="fine-tuned model folder or hub id")
     parser.add_argument("--recipe", required=True, metavar="FILE", help="recipe file (.yaml or .json)")
     add_output_options(parser, "the compressed model")
-    add_data_options(parser)
+    add_data_options(parser, task_required=False)
+    add_embedding_options(parser)
     add_calibration_options(parser)
     add_latency_options(parser)
     add_checkpoint_options(parser)
@@ -47,6 +50,7 @@ def run(args: argparse.Namespace) -> None:
         recipe=api.Recipe.load(args.recipe),
         calibration=calibration(args),
         data=data_source(args),
+        embedding=embedding_setup(args),
         latency=latency_setting(args),
         overwrite=args.overwrite,
         checkpoints=checkpoint_folder(args),

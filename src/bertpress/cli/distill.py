@@ -9,6 +9,7 @@ from .common import (
     add_calibration_options,
     add_checkpoint_options,
     add_data_options,
+    add_embedding_options,
     add_json_option,
     add_latency_options,
     add_output_options,
@@ -16,6 +17,7 @@ from .common import (
     checkpoint_folder,
     column_names,
     data_source,
+    embedding_setup,
     emit,
     latency_setting,
     number,
@@ -70,7 +72,8 @@ def register(subparsers) -> None:
         "--precision", choices=("no", "bf16", "fp16"), default="no", help="autocast precision (default no: fp32)"
     )
     add_checkpoint_options(parser)
-    add_data_options(parser)
+    add_data_options(parser, task_required=False)
+    add_embedding_options(parser)
     add_calibration_options(parser)
     add_latency_options(parser)
     add_json_option(parser)
@@ -111,6 +114,7 @@ def run(args: argparse.Namespace) -> None:
         stage_epochs=args.stage_epochs,
         calibration=calibration(args),
         data=data_source(args),
+        embedding=embedding_setup(args),
         latency=latency_setting(args),
         overwrite=args.overwrite,
         checkpoints=checkpoint_folder(args),

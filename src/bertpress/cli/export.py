@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..export.onnx import TOLERANCE
-from .common import add_json_option, add_output_options, emit
+from .common import add_json_option, add_output_options, add_pooling_option, emit
 
 
 def register(subparsers) -> None:
@@ -20,6 +20,13 @@ def register(subparsers) -> None:
     # One format so far; the option keeps command lines stable when another comes.
     parser.add_argument("--format", choices=("onnx",), default="onnx", help="default onnx")
     parser.add_argument("--int8", action="store_true", help="write model.int8.onnx (ONNX Runtime dynamic quantization)")
+    parser.add_argument(
+        "--embedding",
+        action="store_true",
+        help="the model is a sentence embedder: the graph outputs sentence_embedding (pooled, normalised "
+        "as the folder says) and last_hidden_state",
+    )
+    add_pooling_option(parser)
     add_json_option(parser)
     parser.set_defaults(run=run)
 
@@ -27,4 +34,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> None:
     from .. import api
 
-    emit(args, api.export(args.model, args.output, int8=args.int8, overwrite=args.overwrite))
+    report = api.export(
+        args.model, args.output, int8=args.int8, overwrite=args.overwrite, embedding=args.embedding, pooling=args.pooling
+    )
+    emit(args, report)

@@ -7,11 +7,13 @@ import argparse
 from .common import (
     add_calibration_options,
     add_data_options,
+    add_embedding_options,
     add_json_option,
     add_latency_options,
     add_output_options,
     calibration,
     data_source,
+    embedding_setup,
     emit,
     latency_setting,
     number,
@@ -28,7 +30,8 @@ def register(subparsers) -> None:
     parser.add_argument("--model", required=True, help="fine-tuned model folder or hub id")
     add_output_options(parser, "the pruned model")
     add_budget_options(parser)
-    add_data_options(parser)
+    add_data_options(parser, task_required=False)
+    add_embedding_options(parser)
     add_calibration_options(parser)
     parser.add_argument("--no-rearrange", action="store_true", help="skip mask rearrangement")
     parser.add_argument("--no-tune", action="store_true", help="skip layer-wise reconstruction")
@@ -95,6 +98,7 @@ def run(args: argparse.Namespace) -> None:
         recipe=recipe,
         calibration=calibration(args),
         data=data_source(args),
+        embedding=embedding_setup(args),
         latency=latency_setting(args),
         overwrite=args.overwrite,
     )

@@ -14,7 +14,7 @@ from ..errors import BertpressError
 from .sources import _read_file
 from .tasks import Columns, Task
 
-_TABLES = (".csv", ".tsv", ".jsonl", ".json")
+TABLES = (".csv", ".tsv", ".jsonl", ".json")
 
 
 def load_unlabeled(path: str | Path, task: Task, columns: tuple[str, ...] | None = None) -> Dataset:
@@ -23,7 +23,7 @@ def load_unlabeled(path: str | Path, task: Task, columns: tuple[str, ...] | None
     if not path.is_file():
         raise BertpressError(f"unlabeled file not found: {path}")
     wanted = len(task.columns.text)
-    if path.suffix.lower() in _TABLES:
+    if path.suffix.lower() in TABLES:
         texts = _table_texts(path, columns or task.columns.text)
     else:
         texts = _line_texts(path, wanted)
@@ -42,11 +42,21 @@ def _table_texts(path: Path, columns: tuple[str, ...]) -> list[list[str]]:
     return [[str(text) for text in table[name]] for name in columns]
 
 
-def _line_texts(path: Path, wanted: int) -> list[list[str]]:
+def table_column(path: Path, column: str) -> list[str]:
+    """The texts of one column of a .csv, .tsv or .jsonl file."""
+    return _table_texts(path, (column,))[0]
+
+
+def text_lines(path: Path) -> list[str]:
+    """The non-blank lines of a UTF-8 text file."""
     try:
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except UnicodeDecodeError as error:
         raise BertpressError(f"{path} is not UTF-8 text") from error
+
+
+def _line_texts(path: Path, wanted: int) -> list[list[str]]:
+    lines = text_lines(path)
     rows = [line.split("\t") if wanted == 2 else [line] for line in lines]
     for number, row in enumerate(rows, 1):
         if len(row) != wanted:

@@ -64,9 +64,10 @@ class Distiller(nn.Module):
         outputs = self.student(
             **inputs, output_hidden_states=self.weights.needs_hidden, output_attentions=self.weights.needs_attention
         )
-        parts = {"logits": self.head.soft_losses(outputs.logits, teacher_outputs.logits, self.weights.temperature).mean()}
+        scores, teacher_scores = self.head.scores(outputs), self.head.scores(teacher_outputs)
+        parts = {"logits": self.head.soft_losses(scores, teacher_scores, self.weights.temperature).mean()}
         if self.weights.task > 0:
-            parts["task"] = self.head.example_losses(outputs.logits.float(), labels).mean()
+            parts["task"] = self.head.example_losses(scores, labels).mean()
         mask = inputs["attention_mask"]
         if self.weights.needs_hidden:
             parts["hidden"] = self._hidden_loss(outputs.hidden_states, teacher_outputs.hidden_states, mask)

@@ -29,7 +29,7 @@ from ..outputs import atomic_dir, write_json
 from ..quantize import quantize_onnx
 from ..quiet import quiet
 from ..reports import Report
-from .onnx_model import OnnxClassifier
+from .onnx_model import OnnxClassifier, output_name
 from .optimize import Fusions, fuse_attention_per_layer, fuse_transformer_ops
 
 TOLERANCE = 1e-4  # max |logit difference| an fp32 graph may show against PyTorch
@@ -117,10 +117,19 @@ def quantize_export(model: PreTrainedModel, folder: Path, report: ExportReport) 
 
 
 def export_config(model: PreTrainedModel) -> PretrainedConfig:
-    """The model's config, naming the stock architecture an ONNX model's skeleton is built from."""
+    """The model's config, naming the stock architecture an ONNX model's skeleton is built from
+    (and, for a sentence embedder, its pooling: the graph computes it)."""
     config = copy.deepcopy(model.config)
-    config.architectures = [type(model).__name__.removeprefix("Pruned")]
+    config.architectures = [type(_network(model)).__name__.removeprefix("Pruned")]
+    pooling = getattr(model, "pooling", None)
+    if pooling is not None:
+        config.sentence_embedding = {"pooling": pooling.mode, "normalize": pooling.normalize}
     return config
+
+
+def _network(model):
+    """The transformers model inside: a sentence embedder's encoder, or the model itself."""
+    return model.encoder if getattr(model, "pooling", None) is not None else model
 
 
 def write_onnx(model: PreTrainedModel, folder: Path, config: PretrainedConfig) -> ExportReport:
@@ -137,15 +146,16 @@ def write_onnx(model: PreTrainedModel, folder: Path, config: PretrainedConfig) -
 
 def input_names(model: PreTrainedModel) -> list[str]:
     """The graph's inputs: token types only where the model has more than one type."""
-    takes_types = "token_type_ids" in inspect.signature(model.forward).parameters
+    takes_types = "token_type_ids" in inspect.signature(_network(model).forward).parameters
     types = takes_types and getattr(model.config, "type_vocab_size", 1) > 1
     return ["input_ids", "attention_mask", *(["token_type_ids"] if types else [])]
 
 
 def max_abs_diff(model: PreTrainedModel, exported: OnnxClassifier, inputs: dict[str, torch.Tensor]) -> float:
+    name = output_name(model)
     with torch.inference_mode():
-        expected = model(**inputs).logits
-    return float((exported(**inputs).logits - expected).abs().max())
+        expected = getattr(model(**inputs), name)
+    return float((getattr(exported(**inputs), name) - expected).abs().max())
 
 
 def _trace(model: PreTrainedModel, path: Path, names: list[str]) -> None:
@@ -158,12 +168,19 @@ def _trace(model: PreTrainedModel, path: Path, names: list[str]) -> None:
             str(path),
             kwargs=example,
             input_names=names,
-            output_names=["logits"],
+            output_names=_output_names(model),
             dynamic_shapes={name: {0: batch, 1: sequence} for name in names},
             dynamo=True,
             external_data=False,  # one file; BERT-family classifiers are far below protobuf's 2 GB
             verbose=False,
         )
+
+
+def _output_names(model) -> list[str]:
+    """A sentence embedder's graph also outputs the token embeddings: sentence-transformers' ONNX
+    backend reads those (as ``last_hidden_state``) and pools them itself."""
+    name = output_name(model)
+    return [name, "last_hidden_state"] if name == "sentence_embedding" else [name]
 
 
 def _check_inputs(config: PretrainedConfig, names: list[str]) -> dict[str, torch.Tensor]:

@@ -1,6 +1,7 @@
 """An exported classifier run by ONNX Runtime, standing in for a transformers model.
 
-It offers the surface that evaluation and timing use: ``model(**batch).logits`` with torch
+It offers the surface that evaluation and timing use: ``model(**batch).logits`` (or
+``.sentence_embedding`` for an exported sentence embedder) with torch
 tensors in and out, ``model.config`` (``num_labels``, ``vocab_size``, ...), ``eval()``,
 ``device`` and ``to("cpu")``.
 """
@@ -15,6 +16,7 @@ from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidArgument, I
 from torch import nn
 from transformers import (
     AutoConfig,
+    AutoModel,
     AutoModelForSequenceClassification,
     PretrainedConfig,
 )
@@ -22,6 +24,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from ..errors import BertpressError, first_line
 from ..models.modeling_bertpress import pruned_class_for
+from ..models.outputs import EmbeddingOutput
 
 # The fp32 graph first: it is the one loaded when a folder holds both.
 ONNX_FILES = ("model.onnx", "model.int8.onnx")
@@ -29,6 +32,17 @@ ONNX_FILES = ("model.onnx", "model.int8.onnx")
 # What ONNX Runtime raises for a damaged file: bytes that do not parse, a graph that does not
 # check, or one that only fails when run. A name that is not UTF-8 surfaces as a UnicodeDecodeError.
 _DAMAGED = (InvalidProtobuf, InvalidGraph, InvalidArgument, Fail, UnicodeDecodeError)
+
+
+# What a graph's main output is called, and the output class that carries it.
+_OUTPUTS = {"logits": SequenceClassifierOutput, "sentence_embedding": EmbeddingOutput}
+
+
+def output_name(model) -> str:
+    """The main output of ``model``: ``logits``, or ``sentence_embedding`` for a sentence embedder."""
+    return getattr(model, "output_name", None) or (
+        "sentence_embedding" if getattr(model.config, "sentence_embedding", None) else "logits"
+    )
 
 
 def onnx_file_in(folder: str | Path) -> Path | None:
@@ -42,6 +56,7 @@ class OnnxClassifier:
     def __init__(self, path: str | Path, config: PretrainedConfig, threads: int | None = None):
         self.path = Path(path)
         self.config = config
+        self.output_name = output_name(self)
         self.device = torch.device("cpu")
         self.threads: int | None = None
         self._start_session(threads)
@@ -58,16 +73,17 @@ class OnnxClassifier:
             raise BertpressError(f"could not load model '{folder}': {first_line(error)}") from error
         return cls(path, config)
 
-    def __call__(self, input_ids: torch.Tensor, **inputs: torch.Tensor) -> SequenceClassifierOutput:
-        """Logits for a batch; inputs the graph does not take (e.g. token types for DistilBERT) are ignored."""
+    def __call__(self, input_ids: torch.Tensor, **inputs: torch.Tensor) -> SequenceClassifierOutput | EmbeddingOutput:
+        """Logits (or sentence embeddings) for a batch; inputs the graph does not take (e.g. token
+        types for DistilBERT) are ignored."""
         defaults = {"attention_mask": torch.ones_like(input_ids), "token_type_ids": torch.zeros_like(input_ids)}
         inputs = {**defaults, **inputs, "input_ids": input_ids}
         feeds = {name: inputs[name].cpu().numpy() for name in self.input_names}
         try:
-            (logits,) = self.session.run(["logits"], feeds)
+            (result,) = self.session.run([self.output_name], feeds)
         except _DAMAGED as error:
             raise BertpressError(f"ONNX Runtime could not run {self.path}: {first_line(error)}") from error
-        return SequenceClassifierOutput(logits=torch.from_numpy(logits))
+        return _OUTPUTS[self.output_name](**{self.output_name: torch.from_numpy(result)})
 
     def set_num_threads(self, threads: int | None) -> None:
         """ONNX Runtime fixes its thread pool when a session starts: a new count needs a new session."""
@@ -99,6 +115,8 @@ class OnnxClassifier:
         with torch.device("meta"):
             if getattr(self.config, "bertpress", None):
                 return pruned_class_for(self.config.architectures[0])(self.config)
+            if self.output_name == "sentence_embedding":
+                return AutoModel.from_config(self.config)
             return AutoModelForSequenceClassification.from_config(self.config)
 
 

@@ -2,8 +2,8 @@
 
 A head knows the loss that pruning statistics and training use, the scores that metrics read,
 the outputs an exported graph has, and which positions the classifier reads (reconstruction of
-the last layer fits only those). Nothing else reads ``.logits``. Sentence embeddings and span
-question answering join here as further heads.
+the last layer fits only those). Nothing else reads a model's outputs. Span question answering
+would join here as a further head.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class TaskHead:
 
     def loss(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         inputs = {name: value for name, value in batch.items() if name != "labels"}
-        return self.loss_from_scores(model(**inputs).logits, batch["labels"])
+        return self.loss_from_scores(self.scores(model(**inputs)), batch["labels"])
 
     def loss_from_scores(self, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -93,6 +93,62 @@ class Regression(TaskHead):
     def soft_losses(self, scores: torch.Tensor, teacher_scores: torch.Tensor, temperature: float) -> torch.Tensor:
         """The squared distance to the teacher's score (a temperature means nothing for a regression)."""
         return (scores.float().view(-1) - teacher_scores.float().view(-1)) ** 2
+
+
+class Embedding(TaskHead):
+    """A sentence embedding (the encoder's pooled output), judged by agreement with a reference.
+
+    There are no labels: a batch's ``labels`` are target embeddings, one row per example (a NaN
+    row: no target). For pruning statistics the targets are the unpruned model's embeddings plus
+    Gaussian noise (``with_fisher_noise``): at the unpruned model its own embeddings would give
+    zero gradients, while noisy targets give mask gradients whose squares average to the Fisher
+    information of a Gaussian model of the embedding (J^T J, the output's sensitivity), and on
+    an already-pruned model the gradients also pull back towards the unpruned embeddings.
+    """
+
+    name = "embedding"
+    output_names = ("sentence_embedding",)
+    unlabeled = float("nan")
+
+    def __init__(self, pooling, objective: str = "mse"):
+        super().__init__(num_labels=0)
+        if objective not in OBJECTIVES:
+            raise BertpressError(f"unknown embedding objective '{objective}' (known: {', '.join(OBJECTIVES)})")
+        self.pooling = pooling
+        self.objective = objective
+        self.reads_first_token_only = pooling.reads_first_token_only
+
+    def check(self, config: PretrainedConfig, task_name: str = "") -> None:
+        """Any encoder has embeddings; ``models.embedder.load_embedder`` refuses task-head models."""
+
+    def scores(self, outputs) -> torch.Tensor:
+        return torch.as_tensor(outputs.sentence_embedding).float()
+
+    def loss_from_scores(self, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.example_losses(scores, labels).mean()
+
+    def example_losses(self, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        labels = labels.to(scores.dtype).view(len(scores), -1)
+        known = ~torch.isnan(labels).any(-1)
+        return torch.where(known, self._distance(scores, labels.nan_to_num()), torch.zeros_like(known, dtype=scores.dtype))
+
+    def soft_losses(self, scores: torch.Tensor, teacher_scores: torch.Tensor, temperature: float) -> torch.Tensor:
+        """The distance to the teacher's embedding (sentence-transformers distils with MSE)."""
+        return self._distance(scores.float(), teacher_scores.float())
+
+    def _distance(self, scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self.objective == "cosine":
+            return 1 - F.cosine_similarity(scores, targets, dim=-1)
+        return (scores - targets).pow(2).mean(-1)
+
+
+OBJECTIVES = ("mse", "cosine")
+
+
+def with_fisher_noise(embeddings: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Targets for the ``Embedding`` head's pruning statistics: ``embeddings`` plus noise of their own scale."""
+    noise = torch.randn(embeddings.shape, generator=generator, dtype=embeddings.dtype)
+    return embeddings + noise * embeddings.std()
 
 
 def head_for(task: Task) -> TaskHead:

@@ -11,6 +11,7 @@ import torch
 from safetensors import SafetensorError
 from transformers import (
     AutoConfig,
+    AutoModel,
     AutoModelForSequenceClassification,
     AutoTokenizer,
     PretrainedConfig,
@@ -72,13 +73,34 @@ def load_model(name_or_path: str, num_labels: int | None = None) -> PreTrainedMo
     if onnx_file_in(source):
         return OnnxClassifier.from_folder(source)
     config = load_config(name_or_path)
+    if getattr(config, "bertpress", None):
+        model = _from_pretrained(name_or_path, pruned_class_for(config.architectures[0]), source)
+    else:
+        extra = {"num_labels": num_labels} if num_labels is not None else {}
+        model = _from_pretrained(name_or_path, AutoModelForSequenceClassification, source, **extra)
+    _check_finite(model)
+    return _quantized(model.eval())
+
+
+def load_encoder(name_or_path: str) -> PreTrainedModel:
+    """The bare encoder (``AutoModel``: hidden states, no task head) in eval mode; pruned or not."""
+    source = resolve_model(name_or_path)
+    config = load_config(name_or_path)
+    if getattr(config, "bertpress", None):
+        stock = config.architectures[0] if config.architectures else ""
+        family = stock.removeprefix("Pruned").split("For")[0].removesuffix("Model")
+        model = _from_pretrained(name_or_path, pruned_class_for(f"{family}Model"), source)
+    else:
+        model = _from_pretrained(name_or_path, AutoModel, source)
+    _check_finite(model)
+    return _quantized(model.eval())
+
+
+def _from_pretrained(name_or_path: str, model_class, source: str, **options) -> PreTrainedModel:
+    """``model_class.from_pretrained(source)``, with every way a folder can be unreadable as one line."""
     try:
         with quiet_transformers():
-            if getattr(config, "bertpress", None):
-                model = pruned_class_for(config.architectures[0]).from_pretrained(source)
-            else:
-                extra = {"num_labels": num_labels} if num_labels is not None else {}
-                model = AutoModelForSequenceClassification.from_pretrained(source, **extra)
+            return model_class.from_pretrained(source, **options)
     except SafetensorError as error:  # a .safetensors file that is not one (truncated, overwritten)
         raise BertpressError(
             f"could not load model '{name_or_path}': its weights file is damaged ({first_line(error)})"
@@ -89,8 +111,6 @@ def load_model(name_or_path: str, num_labels: int | None = None) -> PreTrainedMo
         ) from error
     except (OSError, ValueError, KeyError, RuntimeError) as error:  # RuntimeError: mismatched shapes
         raise BertpressError(f"could not load model '{name_or_path}': {first_line(error)}") from error
-    _check_finite(model)
-    return _quantized(model.eval())
 
 
 def _quantized(model: PreTrainedModel) -> PreTrainedModel:

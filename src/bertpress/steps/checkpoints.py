@@ -18,7 +18,6 @@ from pathlib import Path
 
 from ..distributed import is_main, wait_for_everyone
 from ..errors import BertpressError
-from ..models.saving import save_model
 from ..outputs import write_json
 from ..reports import from_plain, to_plain
 from .report import StepRecord
@@ -91,7 +90,7 @@ class Checkpoints:
         trainer.save(staging / "training")
         if is_main():
             (staging / "student").mkdir()
-            save_model(state.model, state.tokenizer, staging / "student")
+            state.workload.save(state.model, state.tokenizer, staging / "student")
             progress = {
                 "fingerprint": self.fingerprint,
                 "step": state.step_index,

@@ -14,17 +14,16 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import torch
-from datasets import Dataset, Value, concatenate_datasets
+from datasets import Dataset, concatenate_datasets
 from transformers import DataCollatorWithPadding
 
 from ..data.sampling import sample
-from ..data.sources import load_split
 from ..data.tokenize import encode
 from ..data.unlabeled import load_unlabeled
 from ..distill import DistillWeights, Distiller, check_teacher
 from ..distributed import on_main
 from ..errors import BertpressError
-from ..models.loading import load_config, load_model, load_tokenizer
+from ..models.loading import load_config, load_tokenizer
 from ..prune.pipeline import timed
 from ..train.loop import Schedule, make_trainer, train_epoch
 from .base import StepConfig, register_step
@@ -87,6 +86,8 @@ class DistillStep(StepConfig):
         )
 
     def check_inputs(self, model, tokenizer, task, head) -> None:
+        if self.task > 0 and head.name == "embedding":
+            raise BertpressError("step 'distill': a sentence embedding has no gold labels; the task loss weight must be 0")
         if self.teacher is not None:
             try:
                 teacher_tokenizer = load_tokenizer(self.teacher)
@@ -98,7 +99,7 @@ class DistillStep(StepConfig):
 
 
 def run_distill(state: State, config: DistillStep) -> dict:
-    teacher = state.original if config.teacher is None else load_model(config.teacher)
+    teacher = state.original if config.teacher is None else state.workload.load(config.teacher)
     dataset, labeled = training_set(state, config)
     schedule = config.schedule
     distiller = Distiller(state.model, teacher, state.head, config.weights)
@@ -142,14 +143,14 @@ def run_distill(state: State, config: DistillStep) -> dict:
 def training_set(state: State, config: DistillStep) -> tuple[Dataset, int]:
     """The task's training examples (a seeded subset if capped), then the unlabeled text; and how
     many of them carry labels."""
-    examples = load_split(state.task, "train", state.data)
+    examples = state.workload.training_examples()
     if config.max_train_samples is not None:
         examples = sample(examples, config.max_train_samples, config.seed)
-    label_type = Value("float32") if state.task.is_regression else Value("int64")
+    label_type = state.workload.label_type
     labeled = encode(examples, state.tokenizer, state.max_length).cast_column("labels", label_type)
     if config.unlabeled_file is None:
         return labeled, len(labeled)
-    texts = load_unlabeled(config.unlabeled_file, state.task, config.unlabeled_columns)
+    texts = load_unlabeled(config.unlabeled_file, state.workload.task, config.unlabeled_columns)
     texts = texts.add_column("label", [state.head.unlabeled] * len(texts))
     unlabeled = encode(texts, state.tokenizer, state.max_length).cast_column("labels", label_type)
     return concatenate_datasets([labeled, unlabeled]), len(labeled)

@@ -18,21 +18,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..data.calibration import Calibration, calibration_batches
-from ..data.sources import DataSource, load_split
-from ..data.tasks import get_task
+from ..data.calibration import Calibration
+from ..data.sources import DataSource
 from ..data.tokenize import mean_length
 from ..distributed import is_main, on_main
-from ..errors import BertpressError
-from ..export.onnx_model import OnnxClassifier
 from ..measure.cost import Reference
-from ..measure.evaluate import evaluate
 from ..measure.latency import LatencySetting, measure_latency
 from ..measure.macs import count_params, model_macs
 from ..models.adapters import get_adapter
-from ..models.heads import head_for
-from ..models.loading import load_model, load_tokenizer
-from ..models.saving import save_model
+from ..models.loading import load_tokenizer
 from ..models.shrink import pruning_spec, source_layers
 from ..outputs import atomic_dir, check_output, write_json
 from ..prune.pipeline import timed
@@ -42,11 +36,12 @@ from .checkpoints import Checkpoints
 from .recipe import Recipe
 from .report import CompressReport, Measurement, StepRecord
 from .state import State
+from .workload import EmbeddingSetup, make_workload
 
 
 def compress(
     model: str,
-    task: str,
+    task: str | None,
     output: str | Path | None = None,
     *,
     recipe: Recipe,
@@ -57,36 +52,31 @@ def compress(
     progress: bool = True,
     checkpoints: str | Path | None = None,
     resume: str | Path | None = None,
+    embedding: EmbeddingSetup | None = None,
 ) -> CompressReport:
     """Run ``recipe``'s steps in order on ``model`` for ``task``; save the result to ``output`` if given.
 
     ``checkpoints``: where training steps save each epoch (removed once the run succeeds);
     ``resume``: such a folder of an interrupted run with the same inputs, to continue from.
+    ``embedding``: compress a sentence-embedding model from unlabeled text (``task`` may then be
+    None, or name the task whose training sentences are the text).
     """
-    task_spec = get_task(task)
+    workload = make_workload(task, data, embedding)
     if output is not None:
         check_output(output, overwrite=overwrite, inputs=[model])
-    network = load_model(model)
-    if isinstance(network, OnnxClassifier):
-        raise BertpressError(f"{model} holds an ONNX export; compression starts from a PyTorch model folder")
-    head = head_for(task_spec)
-    head.check(network.config, task_spec.name)
+    network = workload.load(model)
+    head = workload.head
     recipe.check_layers(get_adapter(network).num_layers)
     tokenizer = load_tokenizer(model)
     for config in recipe.steps:
-        config.check_inputs(network, tokenizer, task_spec, head)
-    saver, resumed = _checkpoints(model, task_spec.name, recipe, calibration, data, checkpoints, resume)
+        config.check_inputs(network, tokenizer, workload.task, head)
+    saver, resumed = _checkpoints(model, workload, recipe, calibration, checkpoints, resume)
 
     timings: dict[str, float] = {}
     with timed(timings, "prepare"):
-        batches = calibration_batches(task_spec, tokenizer, data, calibration)
-    dev = load_split(task_spec, "dev", data)
+        batches = workload.prepare(network, tokenizer, calibration)
     seq_length = mean_length(batches)
-
-    def score(candidate) -> dict[str, float]:
-        return evaluate(
-            candidate, tokenizer, task_spec, dev, max_length=calibration.max_length, progress=progress and is_main()
-        ).metrics
+    score = workload.scorer(tokenizer, calibration.max_length, progress and is_main())
 
     def measure(model, candidate, metrics: dict[str, float]) -> Measurement:
         """``candidate`` runs ``model`` (exported or quantized, or itself): ``model`` gives MACs and parameters."""
@@ -105,12 +95,12 @@ def compress(
     keep_original = any(config.keeps_original for config in recipe.steps)
     with tempfile.TemporaryDirectory(prefix="bertpress-") as workdir:
         state = State(
-            network, tokenizer, task_spec, head, batches, reference, latency, Path(workdir), data=data,
+            network, tokenizer, workload, head, batches, reference, latency, Path(workdir),
             max_length=calibration.max_length, score=score, original=copy.deepcopy(network) if keep_original else None,
             checkpoints=saver, progress=progress, timings_s=timings,
         )
         if resumed is not None:
-            state.original, state.model = network, load_model(str(resumed.student))
+            state.original, state.model = network, workload.load(str(resumed.student))
             state.records, state.resume = resumed.records, resumed
             timings.update(resumed.timings_s)
         for index, config in enumerate(recipe.steps):
@@ -128,7 +118,7 @@ def compress(
         timings["total"] = round(sum(value for key, value in timings.items() if key != "total"), 3)
         budgets = [record.details["budget"] for record in records if "budget" in record.details]
         report = CompressReport(
-            task=task_spec.name,
+            task=workload.name,
             model=str(model),
             recipe=recipe.to_dict(),
             calibration=calibration,
@@ -152,16 +142,15 @@ def compress(
     return report
 
 
-def _checkpoints(model, task, recipe, calibration, data, checkpoints, resume):
+def _checkpoints(model, workload, recipe, calibration, checkpoints, resume):
     """The checkpoint keeper of a recipe with training steps, and the progress to resume from."""
     if resume is None and (checkpoints is None or not any(step.trains for step in recipe.steps)):
         return None, None
     fingerprint = {
         "model": str(Path(model).resolve()) if Path(model).exists() else str(model),
-        "task": task,
+        **workload.fingerprint(),
         "recipe": recipe.to_dict(),
         "calibration": to_plain(calibration),
-        "data": to_plain(data),
     }
     saver = Checkpoints(Path(resume if resume is not None else checkpoints), fingerprint)
     if resume is not None:
@@ -176,7 +165,7 @@ def save_state(state: State, recipe: Recipe, report: CompressReport, folder: Pat
         # Dynamic int8 needs no calibration: the folder keeps fp32 weights, loading quantizes them.
         spec = getattr(state.model.config, "bertpress", None) or pruning_spec(state.adapter)
         state.model.config.bertpress = {**spec, "quantization": state.quantization}
-    save_model(state.model, state.tokenizer, folder)
+    state.workload.save(state.model, state.tokenizer, folder)
     if state.export_dir is not None:
         shutil.copytree(state.export_dir, folder / "onnx")
     recipe.save(folder / "recipe.yaml")

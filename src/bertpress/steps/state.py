@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data.sources import DataSource
-from ..data.tasks import Task
 from ..export.onnx import ExportReport
 from ..measure.cost import Reference
 from ..measure.latency import LatencySetting
@@ -31,13 +29,12 @@ from ..prune.pipeline import timed
 class State:
     model: Any  # the PyTorch model, changed in place by the structural steps
     tokenizer: Any
-    task: Task
+    workload: Any  # steps.workload.TaskWorkload or EmbeddingWorkload: the task, its data, how to load and save
     head: TaskHead
     calibration: list[dict]
     reference: Reference
     latency: LatencySetting
     workdir: Path  # scratch space for exports; the caller removes it
-    data: DataSource = field(default_factory=DataSource)  # where training steps read the task's examples
     max_length: int = 128  # tokens per example, as in calibration
     score: Callable[[Any], dict[str, float]] | None = None  # dev metrics of a model (training curves)
     original: Any = None  # the model the recipe started from, kept when a step needs it (a teacher)

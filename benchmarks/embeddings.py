@@ -1,0 +1,226 @@
+"""Compress all-MiniLM-L6-v2 as a sentence embedder, from unlabeled GLUE training sentences; write RESULTS.md.
+
+    python benchmarks/embeddings.py [--shared DIR] [--ratios 0.7,0.5,0.35,0.25] [--methods prune,distill,layers]
+                                    [--max-questions 2000] [--epochs 1] [--no-int8]
+
+Methods, each at the same MACs ratio of the encoder:
+- ``prune``: label-free, retraining-free prune (Fisher of the embedding objective, search, rearrangement,
+  reconstruction), calibrated on 2,048 sentences;
+- ``distill``: that prune, then MSE distillation of the original embeddings on all the sentences;
+- ``layers``: drop alternate layers (then prune the rest of the way), then the same distillation
+  (sentence-transformers' recipe for smaller embedders).
+
+Each model is scored on STS-B dev (Spearman of cosine similarity, no training), on SQuAD dev retrieval
+(a seeded ``--max-questions`` of the questions against all 2,067 paragraphs, 256 tokens), by agreement
+with the original (mean cosine on held-out sentences), and timed at batch 1 and 32 x 128 tokens beside
+the dense model in the same process; with int8 also as ONNX Runtime dynamic int8. The dense model's
+own ONNX int8 row stands for sentence-transformers' ONNX int8 route (whose exporter, optimum, does
+not install beside transformers 5). Runs are kept in benchmarks/embeddings.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from _results import RESULTS, machine, markdown_table, shared_dir, write_section  # noqa: E402
+
+from bertpress import api  # noqa: E402
+from bertpress.data.sources import load_split  # noqa: E402
+from bertpress.data.tasks import get_task  # noqa: E402
+from bertpress.measure.embeddings import agreement, embed, squad_retrieval, sts_similarity  # noqa: E402
+from bertpress.measure.latency import measure_latency  # noqa: E402
+from bertpress.models.loading import load_tokenizer  # noqa: E402
+
+STORE = RESULTS.with_name("embeddings.json")
+LAYERS = 6
+SOURCES = ("stsb", "mrpc", "sst2", "rte")  # GLUE training sentences: the calibration and distillation text
+HELD_OUT = 512
+
+
+def calibration_text(shared: Path) -> Path:
+    """The training sentences of SOURCES, deduplicated, one per line (made once)."""
+    path = Path(tempfile.gettempdir()) / "bertpress-embedding-text.txt"
+    if not path.is_file():
+        data = api.DataSource(data_dir=str(shared / "data" / "glue"))
+        sentences = []
+        for task in SOURCES:
+            examples = load_split(get_task(task), "train", data)
+            sentences += [s for name in ("text_a", "text_b") if name in examples.column_names for s in list(examples[name])]
+        sentences = list(dict.fromkeys(s.replace("\n", " ").strip() for s in sentences if s.strip()))
+        path.write_text("\n".join(sentences) + "\n")
+    return path
+
+
+def recipe(method: str, ratio: float, epochs: int) -> api.Recipe:
+    prune, distill = api.PruneStep(macs=ratio), api.DistillStep(epochs=epochs, max_train_samples=20000)
+    if method == "prune":
+        return api.Recipe.of(prune)
+    if method == "distill":
+        return api.Recipe.of(prune, distill)
+    kept = max(1, math.ceil(ratio * LAYERS - 1e-9))
+    steps = [api.DropLayersStep(count=LAYERS - kept, strategy="alternate")] if kept < LAYERS else []
+    if kept / LAYERS > ratio + 1e-9:
+        steps.append(prune)
+    return api.Recipe(tuple(steps + [distill]))
+
+
+class Scorer:
+    """The evaluations and timings of one process, with the dense model's as the reference."""
+
+    def __init__(self, shared: Path, max_questions: int, held_out: list[str]):
+        self.data = api.DataSource(data_dir=str(shared / "data" / "glue"))
+        self.squad = shared / "data" / "squad" / "dev-v1.1.json"
+        self.max_questions = max_questions
+        self.tokenizer = load_tokenizer("minilm")
+        self.held_out = held_out
+        self.dense = api.load_embedder("minilm")
+        self.reference = embed(self.dense, self.tokenizer, held_out, progress=False)
+        self.dense_ms = self.latency(self.dense)
+
+    def latency(self, model) -> dict[int, float]:
+        return {batch: measure_latency(model, batch, 128) for batch in (1, 32)}
+
+    def score(self, model) -> dict:
+        retrieval = squad_retrieval(model, self.tokenizer, self.squad, max_questions=self.max_questions, progress=False)
+        latency = self.latency(model)
+        return {
+            "spearman": sts_similarity(model, self.tokenizer, self.data, progress=False).metrics["spearman"],
+            **retrieval.metrics,
+            "agreement": agreement(embed(model, self.tokenizer, self.held_out, progress=False), self.reference),
+            "speedup_b1": self.dense_ms[1] / latency[1],
+            "speedup_b32": self.dense_ms[32] / latency[32],
+            "latency_ms_b32": latency[32],
+        }
+
+
+def held_out_sentences(shared: Path) -> list[str]:
+    """Sentences from the GLUE dev splits of SOURCES: never in the calibration text."""
+    data = api.DataSource(data_dir=str(shared / "data" / "glue"))
+    sentences = []
+    for task in SOURCES:
+        sentences += list(load_split(get_task(task), "dev", data)["text_a"])
+    return sentences[::max(1, len(sentences) // HELD_OUT)][:HELD_OUT]
+
+
+def run_cell(scorer: Scorer, text: Path, method: str, ratio: float, epochs: int, int8: bool) -> list[dict]:
+    setup = api.EmbeddingSetup(text_file=str(text))
+    with tempfile.TemporaryDirectory() as tmp:
+        output = Path(tmp) / "model"
+        started = time.perf_counter()
+        report = api.compress("minilm", None, output, recipe=recipe(method, ratio, epochs), embedding=setup, progress=False)
+        seconds = time.perf_counter() - started
+        rows = [{"backend": "fp32", "seconds": seconds, **scorer.score(api.load_embedder(str(output)))}]
+        if int8:
+            api.export(str(output), Path(tmp) / "int8", int8=True, embedding=True)
+            rows.append({"backend": "int8", "seconds": seconds, **scorer.score(api.load_embedder(str(Path(tmp) / "int8")))})
+    for row in rows:
+        row.update(method=method, ratio=ratio, macs_ratio=report.macs_ratio, timings_s=report.timings_s,
+                   heads_per_layer=report.heads_per_layer, neurons_per_layer=report.neurons_per_layer,
+                   dropped_layers=report.dropped_layers, date=datetime.date.today().isoformat())
+    return rows
+
+
+def dense_rows(scorer: Scorer, int8: bool) -> list[dict]:
+    rows = [{"backend": "fp32", **scorer.score(scorer.dense)}]
+    if int8:
+        with tempfile.TemporaryDirectory() as tmp:
+            api.export("minilm", Path(tmp) / "int8", int8=True, embedding=True)
+            rows.append({"backend": "int8", **scorer.score(api.load_embedder(str(Path(tmp) / "int8")))})
+    for row in rows:
+        row.update(method="dense", ratio=1.0, macs_ratio=1.0, seconds=0.0, date=datetime.date.today().isoformat())
+    return rows
+
+
+def save_rows(store: dict, rows: list[dict]) -> None:
+    keys = {(r["method"], r["ratio"], r["backend"]) for r in rows}
+    store["runs"] = [r for r in store.get("runs", []) if (r["method"], r["ratio"], r["backend"]) not in keys] + rows
+    store["machine"] = machine()
+    STORE.write_text(json.dumps(store, indent=2) + "\n")
+
+
+METHOD_NAMES = {"dense": "dense", "prune": "prune (label-free)", "distill": "prune + distill", "layers": "layer drop + distill"}
+HEADERS = ["MACs", "method", "backend", "STS-B", "Δ", "R@10", "NDCG@10", "Δ", "agreement", "speedup b1",
+           "speedup b32", "seconds", "measured"]
+
+
+def write_tables(store: dict) -> None:
+    runs = store.get("runs", [])
+    dense = next((r for r in runs if r["method"] == "dense" and r["backend"] == "fp32"), None)
+    if dense is None:
+        return
+    runs = sorted(runs, key=lambda r: (-r["ratio"], list(METHOD_NAMES).index(r["method"]), r["backend"]))
+    rows = [[f"{r['ratio']:.2f}", METHOD_NAMES[r["method"]], r["backend"], f"{r['spearman']:.2f}",
+             f"{r['spearman'] - dense['spearman']:+.2f}", f"{r['recall@10']:.2f}", f"{r['ndcg@10']:.2f}",
+             f"{r['ndcg@10'] - dense['ndcg@10']:+.2f}", f"{r['agreement']:.4f}", f"{r['speedup_b1']:.2f}x",
+             f"{r['speedup_b32']:.2f}x", f"{r['seconds']:.0f}", r["date"]] for r in runs]
+    text = (
+        f"Machine: {store['machine']}. Model: all-MiniLM-L6-v2 (the PyPI package). Text: the deduplicated "
+        f"training sentences of {', '.join(SOURCES)} (no labels); 2,048 calibrate the prune, distillation "
+        "(1 epoch, MSE to the original embeddings) reads a seeded 20,000. STS-B: dev Spearman of cosine "
+        "similarity x100. Retrieval: SQuAD v1.1 dev, a seeded "
+        f"{store.get('max_questions', 2000):,} questions against all paragraphs (256 tokens). Agreement: mean "
+        "cosine with the original on 512 GLUE dev sentences. Speedups: dense fp32 PyTorch / model, at 128 "
+        "tokens, in the same process. The dense int8 row is the route sentence-transformers' "
+        "`export_dynamic_quantized_onnx_model` takes (ONNX Runtime dynamic int8), measured here with "
+        "bertpress's exporter because optimum does not install beside transformers 5.\n\n"
+        + markdown_table(HEADERS, rows)
+        + "\n\n![NDCG@10 against measured speedup](embeddings.png)"
+    )
+    write_section("embeddings", "## Sentence embeddings (`benchmarks/embeddings.py`)\n\n" + text)
+    plot(runs, dense, RESULTS.with_name("embeddings.png"))
+
+
+def plot(runs: list[dict], dense: dict, path: Path) -> None:
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for (method, backend) in dict.fromkeys((r["method"], r["backend"]) for r in runs):
+        points = sorted((r["speedup_b32"], r["ndcg@10"]) for r in runs if (r["method"], r["backend"]) == (method, backend))
+        axis.plot(*zip(*points), marker="o" if backend == "fp32" else "s", label=f"{METHOD_NAMES[method]}, {backend}")
+    axis.axhline(dense["ndcg@10"], color="grey", linewidth=0.7, linestyle="--")
+    axis.set_xlabel("measured speedup, batch 32 x 128")
+    axis.set_ylabel("SQuAD retrieval NDCG@10")
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared", help="folder with models/ and data/ (default $BERTPRESS_SHARED or ../shared)")
+    parser.add_argument("--ratios", default="0.7,0.5,0.35,0.25")
+    parser.add_argument("--methods", default="prune,distill,layers")
+    parser.add_argument("--max-questions", type=int, default=2000)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--no-int8", action="store_true")
+    args = parser.parse_args()
+    shared = shared_dir(args.shared)
+    store = json.loads(STORE.read_text()) if STORE.is_file() else {}
+    store["max_questions"] = args.max_questions
+    scorer = Scorer(shared, args.max_questions, held_out_sentences(shared))
+    text = calibration_text(shared)
+    if not any(r["method"] == "dense" for r in store.get("runs", [])):
+        save_rows(store, dense_rows(scorer, not args.no_int8))
+        write_tables(store)
+    for ratio in [float(r) for r in args.ratios.split(",") if r]:
+        for method in [m for m in args.methods.split(",") if m]:
+            rows = run_cell(scorer, text, method, ratio, args.epochs, not args.no_int8)
+            save_rows(store, rows)
+            write_tables(store)
+            for r in rows:
+                print(f"{method} {ratio} {r['backend']}: STS-B {r['spearman']:.2f}, NDCG@10 {r['ndcg@10']:.2f}, "
+                      f"agreement {r['agreement']:.4f}, speedup b32 {r['speedup_b32']:.2f}x, {r['seconds']:.0f} s",
+                      flush=True)
+    print((RESULTS.read_text().split("<!-- embeddings:start -->")[1]).split("<!-- embeddings:end -->")[0])
+
+
+if __name__ == "__main__":
+    main()

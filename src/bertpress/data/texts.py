@@ -1,0 +1,64 @@
+"""Unlabeled text for sentence-embedding models: a file of lines, a table's column, or the
+sentences of a registered task's training split (labels ignored, never the evaluation data).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BertpressError
+from .sources import DataSource, load_split
+from .tasks import get_task
+from .unlabeled import TABLES, table_column, text_lines
+
+
+@dataclass(frozen=True)
+class TextSource:
+    """Where the text comes from: ``text_file`` (with ``text_column`` for a table) or ``task``'s training split."""
+
+    text_file: str | None = None
+    text_column: str | None = None
+    task: str | None = None
+    data: DataSource = DataSource()
+
+    def __post_init__(self):
+        if (self.text_file is None) == (self.task is None):
+            raise BertpressError("give the text as a text file or as a task whose training sentences to use (one of them)")
+
+    def describe(self) -> str:
+        return self.text_file if self.text_file is not None else f"{self.task} training sentences"
+
+    def load(self) -> list[str]:
+        """Every distinct text, in the order first seen."""
+        texts = self._file_texts() if self.text_file is not None else self._task_texts()
+        texts = list(dict.fromkeys(text for text in texts if text.strip()))
+        if not texts:
+            raise BertpressError(f"{self.describe()} has no text")
+        return texts
+
+    def _file_texts(self) -> list[str]:
+        path = Path(self.text_file)
+        if not path.is_file():
+            raise BertpressError(f"text file not found: {path}")
+        if path.suffix.lower() in TABLES:
+            return table_column(path, self.text_column or "text")
+        if self.text_column is not None:
+            raise BertpressError(f"--text-column applies to .csv, .tsv and .jsonl files, not to {path.name}")
+        return text_lines(path)
+
+    def _task_texts(self) -> list[str]:
+        examples = load_split(get_task(self.task), "train", self.data)
+        columns = [name for name in ("text_a", "text_b") if name in examples.column_names]
+        return [text for name in columns for text in list(examples[name])]
+
+
+def split_texts(texts: list[str], num_samples: int, held_out: int, seed: int) -> tuple[list[str], list[str]]:
+    """A seeded calibration sample and, from the rest, up to ``held_out`` texts to judge agreement on
+    (taken from the sample itself when the rest is empty, which the caller may report)."""
+    order = np.random.default_rng(seed).permutation(len(texts))
+    chosen = [texts[i] for i in order[:num_samples]]
+    rest = [texts[i] for i in order[num_samples : num_samples + held_out]]
+    return chosen, rest or chosen[:held_out]

@@ -1,0 +1,132 @@
+"""What users of sentence embeddings read: STS-B Spearman of cosine similarity (no training),
+retrieval of SQuAD paragraphs by their questions, and agreement with a reference model.
+
+A model here is anything whose output has ``sentence_embedding`` (a ``SentenceEmbedder`` or an
+exported one run by ONNX Runtime). All scores but agreement are in points (x100).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.stats import pearsonr, spearmanr
+from tqdm.auto import tqdm
+
+from ..data.sources import DataSource, load_split
+from ..data.tasks import get_task
+from ..errors import BertpressError
+from .evaluate import EvalReport
+
+RETRIEVAL_TASK = "squad-retrieval"
+RETRIEVAL_METRICS = ("recall@1", "recall@10", "mrr@10", "ndcg@10")
+
+
+def embed(
+    model, tokenizer, texts: list[str], *, batch_size: int = 64, max_length: int = 128, progress: bool = True,
+    desc: str = "embedding",
+) -> torch.Tensor:
+    """One embedding per text, in order (batches sorted by length for less padding)."""
+    texts = list(texts)
+    if not texts:
+        raise BertpressError("no texts to embed")
+    encoded = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    order = np.argsort([len(ids) for ids in encoded], kind="stable")
+    device = getattr(model, "device", torch.device("cpu"))
+    rows = []
+    with torch.inference_mode():
+        for start in tqdm(range(0, len(texts), batch_size), desc=desc, disable=not progress):
+            chosen = [texts[i] for i in order[start : start + batch_size]]
+            batch = tokenizer(chosen, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+            output = model(**{name: value.to(device) for name, value in batch.items()})
+            rows.append(torch.as_tensor(output.sentence_embedding).float().cpu())
+    embeddings = torch.empty(len(texts), rows[0].shape[-1])
+    embeddings[torch.from_numpy(order)] = torch.cat(rows)
+    if not torch.isfinite(embeddings).all():
+        raise BertpressError("the model's embeddings are not finite (NaN or inf)")
+    return embeddings
+
+
+def sts_similarity(model, tokenizer, data: DataSource, *, max_length: int = 128, progress: bool = True) -> EvalReport:
+    """Spearman and Pearson (x100) of the cosine similarity of STS-B dev pairs against the gold scores."""
+    dev = load_split(get_task("stsb"), "dev", data)
+    first = embed(model, tokenizer, dev["text_a"], max_length=max_length, progress=progress, desc="embedding stsb dev")
+    second = embed(model, tokenizer, dev["text_b"], max_length=max_length, progress=progress, desc="embedding stsb dev")
+    cosine = F.cosine_similarity(first, second).numpy()
+    gold = np.asarray(dev["label"], dtype=np.float64)
+    metrics = {"spearman": 100 * spearmanr(cosine, gold).statistic, "pearson": 100 * pearsonr(cosine, gold).statistic}
+    return EvalReport("stsb", "dev", len(dev), {name: round(float(value), 4) for name, value in metrics.items()})
+
+
+def read_squad(path: str | Path) -> tuple[list[str], list[str], list[int]]:
+    """Paragraphs, questions, and each question's paragraph index, from a SQuAD v1.1 JSON file."""
+    path = Path(path)
+    if not path.is_file():
+        raise BertpressError(f"SQuAD file not found: {path}")
+    try:
+        articles = json.loads(path.read_text(encoding="utf-8"))["data"]
+        paragraphs, questions, gold = [], [], []
+        for article in articles:
+            for paragraph in article["paragraphs"]:
+                for qa in paragraph["qas"]:
+                    questions.append(qa["question"])
+                    gold.append(len(paragraphs))
+                paragraphs.append(paragraph["context"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise BertpressError(f"{path} is not a SQuAD JSON file (data / paragraphs / context, qas / question)") from error
+    if not questions:
+        raise BertpressError(f"{path} has no questions")
+    return paragraphs, questions, gold
+
+
+def squad_retrieval(
+    model, tokenizer, path: str | Path, *, max_questions: int | None = None, max_length: int = 256,
+    progress: bool = True, seed: int = 0,
+) -> EvalReport:
+    """Each question against every paragraph by cosine similarity: recall@1, recall@10, MRR@10 and
+    NDCG@10 (x100; one relevant paragraph per question). ``max_questions`` scores a seeded subset
+    of the questions against all paragraphs."""
+    paragraphs, questions, gold = read_squad(path)
+    if max_questions is not None and max_questions < len(questions):
+        chosen = np.sort(np.random.default_rng(seed).choice(len(questions), max_questions, replace=False))
+        questions, gold = [questions[i] for i in chosen], [gold[i] for i in chosen]
+    documents = F.normalize(
+        embed(model, tokenizer, paragraphs, max_length=max_length, progress=progress, desc="embedding paragraphs"), dim=-1
+    )
+    queries = F.normalize(
+        embed(model, tokenizer, questions, max_length=max_length, progress=progress, desc="embedding questions"), dim=-1
+    )
+    ranks = _gold_ranks(queries, documents, torch.tensor(gold))
+    return EvalReport(RETRIEVAL_TASK, "dev", len(questions), retrieval_metrics(ranks))
+
+
+def _gold_ranks(queries: torch.Tensor, documents: torch.Tensor, gold: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
+    """The 1-based rank of each query's gold document (ties counted against it); in chunks, so
+    memory stays at ``chunk`` x documents."""
+    ranks = []
+    for start in range(0, len(queries), chunk):
+        scores = queries[start : start + chunk] @ documents.T
+        target = scores.gather(1, gold[start : start + chunk, None])
+        ranks.append((scores > target).sum(1) + 1)
+    return torch.cat(ranks)
+
+
+def retrieval_metrics(ranks: torch.Tensor) -> dict[str, float]:
+    ranks = ranks.double()
+    top10 = ranks <= 10
+    metrics = {
+        "recall@1": (ranks == 1).double().mean(),
+        "recall@10": top10.double().mean(),
+        "mrr@10": torch.where(top10, 1 / ranks, 0).mean(),
+        "ndcg@10": torch.where(top10, 1 / torch.log2(ranks + 1), 0).mean(),  # one relevant document: IDCG = 1
+    }
+    return {name: round(100 * float(value), 4) for name, value in metrics.items()}
+
+
+def agreement(embeddings: torch.Tensor, reference: torch.Tensor) -> float:
+    """Mean cosine similarity between each text's embedding and the reference model's."""
+    return round(float(F.cosine_similarity(embeddings, reference).mean()), 6)
+

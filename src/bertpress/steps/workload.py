@@ -1,0 +1,171 @@
+"""What a compression serves, and so how it loads, calibrates, trains, scores and saves the model.
+
+``TaskWorkload``: a fine-tuned model on a registered task (labels, dev metrics, a transformers
+folder). ``EmbeddingWorkload``: a sentence-embedding model and unlabeled text (agreement with the
+original embeddings, STS-B by cosine when GLUE data is at hand, a sentence-transformers folder).
+The runner and the steps talk to a workload, never to the difference between them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import Dataset, Value
+
+from ..data.calibration import Calibration, calibration_batches
+from ..data.sources import GLUE_DIR_ENV, DataSource, load_split
+from ..data.tasks import Columns, Task, get_task
+from ..data.texts import TextSource, split_texts
+from ..data.tokenize import batches, encode
+from ..errors import BertpressError
+from ..export.onnx_model import OnnxClassifier
+from ..measure.embeddings import agreement, embed, sts_similarity
+from ..measure.evaluate import evaluate
+from ..models.embedder import load_embedder, save_embedder
+from ..models.heads import Embedding, TaskHead, head_for, with_fisher_noise
+from ..models.loading import load_model
+from ..models.pooling import Pooling
+from ..models.saving import save_model
+from ..reports import to_plain
+
+
+class TaskWorkload:
+    """A model fine-tuned on ``task``; examples from ``data``."""
+
+    def __init__(self, task: str, data: DataSource = DataSource()):
+        self.task = get_task(task)
+        self.data = data
+        self.head: TaskHead = head_for(self.task)
+        self.name = self.task.name
+        self.label_type = Value("float32") if self.task.is_regression else Value("int64")
+
+    def load(self, model: str):
+        network = load_model(model)
+        if isinstance(network, OnnxClassifier):
+            raise BertpressError(f"{model} holds an ONNX export; compression starts from a PyTorch model folder")
+        self.head.check(network.config, self.task.name)
+        return network
+
+    def prepare(self, network, tokenizer, calibration: Calibration) -> list[dict]:
+        return calibration_batches(self.task, tokenizer, self.data, calibration)
+
+    def scorer(self, tokenizer, max_length: int, progress: bool) -> Callable[[Any], dict[str, float]]:
+        dev = load_split(self.task, "dev", self.data)
+        return lambda model: evaluate(model, tokenizer, self.task, dev, max_length=max_length, progress=progress).metrics
+
+    def training_examples(self) -> Dataset:
+        return load_split(self.task, "train", self.data)
+
+    def save(self, model, tokenizer, folder: Path) -> None:
+        save_model(model, tokenizer, folder)
+
+    def fingerprint(self) -> dict:
+        return {"task": self.name, "data": to_plain(self.data)}
+
+
+@dataclass(frozen=True)
+class EmbeddingSetup:
+    """How a sentence-embedding model is compressed: its text, its pooling, its objective."""
+
+    text_file: str | None = None  # one text per line, or a table with ``text_column``
+    text_column: str | None = None
+    pooling: str | None = None  # replaces the folder's pooling (or stands in for a missing one)
+    objective: str = "mse"  # how embeddings are compared: mse or cosine (``models.heads.Embedding``)
+    held_out: int = 512  # texts kept out of calibration to judge agreement on
+
+    def __post_init__(self):
+        if self.pooling is not None:
+            Pooling(self.pooling)  # refuses an unknown mode now, not after loading
+
+
+# The pseudo-task of an embedding workload: single texts, no labels.
+EMBEDDING_TASK = Task(
+    name="embedding", num_labels=0, main_metric="agreement", metrics=("agreement",), columns=Columns(("text",)),
+    head="embedding",
+)
+
+
+@dataclass
+class EmbeddingWorkload:
+    """A sentence embedder; text from ``setup.text_file`` or ``task``'s training sentences."""
+
+    setup: EmbeddingSetup
+    task_name: str | None = None
+    data: DataSource = DataSource()
+    task: Task = EMBEDDING_TASK
+    name: str = "embedding"
+    label_type: Value = field(default_factory=lambda: Value("float32"))
+    head: Embedding | None = None
+    _texts: list[str] | None = None
+    _held_out: list[str] = field(default_factory=list)
+    _reference: torch.Tensor | None = None
+
+    def __post_init__(self):
+        task = None if self.setup.text_file else self.task_name  # a text file wins; the task still gives STS-B
+        self.source = TextSource(self.setup.text_file, self.setup.text_column, task, self.data)
+
+    def texts(self) -> list[str]:
+        if self._texts is None:
+            self._texts = self.source.load()
+        return self._texts
+
+    def load(self, model: str):
+        network = load_embedder(model, Pooling(self.setup.pooling) if self.setup.pooling else None)
+        if self.head is None:
+            self.head = Embedding(network.pooling, self.setup.objective)
+        return network
+
+    def prepare(self, network, tokenizer, calibration: Calibration) -> list[dict]:
+        """Calibration batches whose labels are the starting model's embeddings plus seeded noise
+        (see ``models.heads.Embedding``); the held-out texts' reference embeddings are kept."""
+        chosen, self._held_out = split_texts(self.texts(), calibration.num_samples, self.setup.held_out, calibration.seed)
+        if len(chosen) < calibration.batch_size:
+            raise BertpressError(f"{self.source.describe()} has {len(chosen)} texts, fewer than one batch of {calibration.batch_size}")
+        texts = Dataset.from_dict({"text_a": chosen, "label": [float("nan")] * len(chosen)})
+        calibration_set = batches(encode(texts, tokenizer, calibration.max_length), tokenizer, calibration.batch_size, sort_by_length=True)
+        generator = torch.Generator().manual_seed(calibration.seed)
+        with torch.inference_mode():
+            for batch in calibration_set:
+                inputs = {name: value for name, value in batch.items() if name != "labels"}
+                batch["labels"] = with_fisher_noise(network(**inputs).sentence_embedding, generator)
+            self._reference = embed(network, tokenizer, self._held_out, max_length=calibration.max_length, progress=False)
+        return calibration_set
+
+    def scorer(self, tokenizer, max_length: int, progress: bool) -> Callable[[Any], dict[str, float]]:
+        """Agreement with the starting model on the held-out texts; STS-B dev Spearman of cosine
+        similarity too when GLUE data is at hand (``--data-dir``, $BERTPRESS_GLUE_DIR, or task stsb)."""
+        with_sts = self.task_name == "stsb" or bool(self.data.data_dir or os.environ.get(GLUE_DIR_ENV))
+
+        def score(model) -> dict[str, float]:
+            mine = embed(model, tokenizer, self._held_out, max_length=max_length, progress=False)
+            metrics = {"agreement": agreement(mine, self._reference)}
+            if with_sts:
+                metrics |= sts_similarity(model, tokenizer, self.data, max_length=max_length, progress=progress).metrics
+            return metrics
+
+        return score
+
+    def training_examples(self) -> Dataset:
+        """All the text (the teacher gives every target: there are no labels)."""
+        texts = self.texts()
+        return Dataset.from_dict({"text_a": texts, "label": [float("nan")] * len(texts)})
+
+    def save(self, model, tokenizer, folder: Path) -> None:
+        save_embedder(model, tokenizer, folder)
+
+    def fingerprint(self) -> dict:
+        return {"task": self.name, "texts": self.source.describe(), "setup": to_plain(self.setup), "data": to_plain(self.data)}
+
+
+def make_workload(task: str | None, data: DataSource, embedding: EmbeddingSetup | None):
+    """The workload of a ``compress`` call."""
+    if embedding is not None:
+        return EmbeddingWorkload(embedding, task, data)
+    if task is None:
+        raise BertpressError("give a task (or compress a sentence-embedding model with --embedding)")
+    return TaskWorkload(task, data)

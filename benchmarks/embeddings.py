@@ -173,6 +173,7 @@ def write_tables(store: dict) -> None:
         "tokens, in the same process. The dense int8 row is the route sentence-transformers' "
         "`export_dynamic_quantized_onnx_model` takes (ONNX Runtime dynamic int8), measured here with "
         "bertpress's exporter because optimum does not install beside transformers 5.\n\n"
+        + (f"**Caveat:** {store['caveat']}\n\n" if store.get("caveat") else "")
         + markdown_table(HEADERS, rows)
         + "\n\n![NDCG@10 against measured speedup](embeddings.png)"
     )

@@ -33,14 +33,14 @@ def embed(
     texts = list(texts)
     if not texts:
         raise BertpressError("no texts to embed")
-    encoded = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
-    order = np.argsort([len(ids) for ids in encoded], kind="stable")
+    encoded = tokenizer(texts, truncation=True, max_length=max_length)  # once; each batch is only padded
+    order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
     device = getattr(model, "device", torch.device("cpu"))
     rows = []
     with torch.inference_mode():
         for start in tqdm(range(0, len(texts), batch_size), desc=desc, disable=not progress):
-            chosen = [texts[i] for i in order[start : start + batch_size]]
-            batch = tokenizer(chosen, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+            chosen = [{name: values[i] for name, values in encoded.items()} for i in order[start : start + batch_size]]
+            batch = tokenizer.pad(chosen, return_tensors="pt")
             output = model(**{name: value.to(device) for name, value in batch.items()})
             rows.append(torch.as_tensor(output.sentence_embedding).float().cpu())
     embeddings = torch.empty(len(texts), rows[0].shape[-1])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,24 +90,21 @@ EMBEDDING_TASK = Task(
 )
 
 
-@dataclass
 class EmbeddingWorkload:
-    """A sentence embedder; text from ``setup.text_file`` or ``task``'s training sentences."""
+    """A sentence embedder; text from ``setup.text_file`` or ``task_name``'s training sentences."""
 
-    setup: EmbeddingSetup
-    task_name: str | None = None
-    data: DataSource = DataSource()
-    task: Task = EMBEDDING_TASK
-    name: str = "embedding"
-    label_type: Value = field(default_factory=lambda: Value("float32"))
-    head: Embedding | None = None
-    _texts: list[str] | None = None
-    _held_out: list[str] = field(default_factory=list)
-    _reference: torch.Tensor | None = None
+    task = EMBEDDING_TASK
+    name = "embedding"
+    label_type = Value("float32")  # target embeddings, or NaN: there are no class labels
 
-    def __post_init__(self):
-        task = None if self.setup.text_file else self.task_name  # a text file wins; the task still gives STS-B
-        self.source = TextSource(self.setup.text_file, self.setup.text_column, task, self.data)
+    def __init__(self, setup: EmbeddingSetup, task_name: str | None = None, data: DataSource = DataSource()):
+        self.setup, self.task_name, self.data = setup, task_name, data
+        task = None if setup.text_file else task_name  # a text file wins; the task still gives STS-B
+        self.source = TextSource(setup.text_file, setup.text_column, task, data)
+        self.head: Embedding | None = None  # known once the model (and its pooling) is loaded
+        self._texts: list[str] | None = None
+        self._held_out: list[str] = []
+        self._reference: torch.Tensor | None = None  # the starting model's embeddings of the held-out texts
 
     def texts(self) -> list[str]:
         if self._texts is None:

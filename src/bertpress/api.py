@@ -28,6 +28,7 @@ from .measure.embeddings import RETRIEVAL_TASK, read_squad, squad_retrieval, sts
 from .models.embedder import load_embedder as _load_embedder
 from .models.loading import load_config, load_model, load_tokenizer, resolve_model
 from .models.pooling import Pooling
+from .optimize import Floor, NoModelMeetsTarget, OptimizeReport, Target, optimize
 from .outputs import check_output
 from .steps import (
     CompressReport,
@@ -229,7 +230,8 @@ def distill_recipe(
     return Recipe(tuple(step for step in (drop_layers, prune, config) if step is not None))
 
 
-# ``bench`` (measure/bench.py) and ``compress`` (steps/runner.py) are verbs of this module too.
+# ``bench`` (measure/bench.py), ``compress`` (steps/runner.py) and ``optimize`` (optimize/search.py)
+# are verbs of this module too.
 
 
 __all__ = [
@@ -245,11 +247,15 @@ __all__ = [
     "ExportReport",
     "ExportStep",
     "FinetuneReport",
+    "Floor",
     "InfoReport",
     "LatencySetting",
+    "NoModelMeetsTarget",
+    "OptimizeReport",
     "PruneStep",
     "QuantizeStep",
     "Recipe",
+    "Target",
     "TrainConfig",
     "bench",
     "compress",
@@ -262,5 +268,6 @@ __all__ = [
     "info",
     "load",
     "load_embedder",
+    "optimize",
     "prune",
 ]

@@ -9,7 +9,7 @@ import sys
 from ..errors import BertpressError
 
 # Subcommand modules; each defines ``register(subparsers)`` that sets ``run`` as a default.
-COMMANDS = ("finetune", "evaluate", "prune", "distill", "compress", "bench", "info", "export")
+COMMANDS = ("finetune", "evaluate", "prune", "distill", "compress", "optimize", "bench", "info", "export")
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -32,3 +32,15 @@ def calibration_batches(task: Task, tokenizer, data: DataSource, calibration: Ca
         raise BertpressError(f"only {len(examples)} training examples, fewer than one batch of {calibration.batch_size}")
     encoded = encode(examples, tokenizer, calibration.max_length)
     return batches(encoded, tokenizer, calibration.batch_size, sort_by_length=True)
+
+
+def held_out_batches(task: Task, tokenizer, data: DataSource, calibration: Calibration, count: int) -> list[dict]:
+    """Up to ``count`` training examples outside the calibration sample, batched like it (none when
+    the split has no more examples than the sample): text to judge compressed models on."""
+    train = load_split(task, "train", data)
+    if len(train) <= calibration.num_samples:
+        return []
+    # The same shuffle as ``sample`` draws the calibration examples from: what follows them is unseen.
+    shuffled = train.shuffle(seed=calibration.seed, keep_in_memory=True)
+    rest = shuffled.select(range(calibration.num_samples, min(len(train), calibration.num_samples + count)))
+    return batches(encode(rest, tokenizer, calibration.max_length), tokenizer, calibration.batch_size, sort_by_length=True)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import copy
 import inspect
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
+import numpy as np
 import onnx
 import torch
 from transformers import PretrainedConfig, PreTrainedModel
@@ -26,10 +28,10 @@ from ..measure.latency import sample_inputs
 from ..measure.size import weights_size_mb
 from ..models.adapters import get_adapter
 from ..outputs import atomic_dir, write_json
-from ..quantize import quantize_onnx
+from ..quantize import OnnxInt8Static, quantize_onnx, quantize_onnx_static
 from ..quiet import quiet
 from ..reports import Report
-from .onnx_model import OnnxClassifier, output_name
+from .onnx_model import STATIC_INT8_FILE, OnnxClassifier, output_name
 from .optimize import Fusions, fuse_attention_per_layer, fuse_transformer_ops
 
 TOLERANCE = 1e-4  # max |logit difference| an fp32 graph may show against PyTorch
@@ -52,6 +54,8 @@ class ExportReport(Report):
     size_mb: float
     output: str = ""  # the folder written
     tokenizer: bool = True  # whether the folder holds the model's tokenizer
+    int8_mode: str | None = None  # dynamic or static (calibrated activations, attention included)
+    fp32_layers: list[int] = field(default_factory=list)  # static int8: layers that fell back to fp32
 
     @property
     def tolerance(self) -> float:
@@ -65,6 +69,9 @@ class ExportReport(Report):
         int8_diff = "-" if self.int8_max_abs_diff is None else self.int8_max_abs_diff
         rows = [[str(Path(self.output) / self.file), self.size_mb, self.max_abs_diff, int8_diff]]
         lines = [format_table(["file", "size (MB)", "fp32 max |Δ logit|", "int8 max |Δ logit|"], rows), ""]
+        if self.int8_mode == "static":
+            kept = ", ".join(map(str, self.fp32_layers)) or "none"
+            lines.append(f"static int8 (calibrated activations, attention included); layers kept in fp32: {kept}")
         for fusions in self.fusions:
             fused = ", ".join(f"{op} ×{count}" for op, count in fusions.fused_operators.items()) or "none"
             outcome = f"rejected ({fusions.rejected})" if fusions.rejected else "kept"
@@ -74,30 +81,46 @@ class ExportReport(Report):
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class StaticCalibration:
+    """What static int8 needs: sample inputs (graph input name → int64 array, one dict per batch)
+    and, for the per-layer fallback, a judge of a quantized model (an ``OnnxClassifier`` or
+    ``OpenVinoClassifier``): the points of agreement with fp32 it loses."""
+
+    feeds: list[dict[str, np.ndarray]]
+    judge: Callable[[OnnxClassifier], float] | None = None
+    config: OnnxInt8Static = OnnxInt8Static()
+
+
 def export_onnx(
     model: PreTrainedModel,
     output: str | Path,
     *,
     tokenizer=None,
     int8: bool = False,
+    static: StaticCalibration | None = None,
     overwrite: bool = False,
     inputs: Sequence[str] = (),
 ) -> ExportReport:
     """Write folder ``output`` atomically (see ``write_export``); ``overwrite`` and ``inputs``
     as for ``outputs.atomic_dir``. ``bertpress.load`` loads the folder as an ``OnnxClassifier``."""
     with atomic_dir(output, overwrite=overwrite, inputs=inputs) as folder:
-        report = write_export(model, folder, tokenizer=tokenizer, int8=int8)
+        report = write_export(model, folder, tokenizer=tokenizer, int8=int8, static=static)
     return replace(report, output=str(output))
 
 
-def write_export(model: PreTrainedModel, folder: Path, *, tokenizer=None, int8: bool = False) -> ExportReport:
-    """Into the existing ``folder``: model.onnx (model.int8.onnx alone with ``int8``), config.json,
-    the tokenizer and export.json."""
+def write_export(
+    model: PreTrainedModel, folder: Path, *, tokenizer=None, int8: bool = False, static: StaticCalibration | None = None
+) -> ExportReport:
+    """Into the existing ``folder``: model.onnx (model.int8.onnx alone with ``int8``, or
+    model.int8-static.onnx alone with ``static``), config.json, the tokenizer and export.json."""
     config = export_config(model)
     report = write_onnx(model.eval(), folder, config)
     config.save_pretrained(folder)
     if tokenizer is not None:
         tokenizer.save_pretrained(folder)
+    if static is not None:
+        return quantize_export_static(model, folder, report, static)
     if int8:
         return quantize_export(model, folder, report)
     write_json(folder / "export.json", report.to_dict())
@@ -111,9 +134,49 @@ def quantize_export(model: PreTrainedModel, folder: Path, report: ExportReport) 
     quantize_onnx(fp32, int8)
     diff = max_abs_diff(model, OnnxClassifier(int8, config), _check_inputs(config, report.inputs))
     fp32.unlink()  # the folder holds one model: the one asked for
-    report = replace(report, file=int8.name, int8_max_abs_diff=diff, size_mb=weights_size_mb(int8))
+    report = replace(report, file=int8.name, int8_max_abs_diff=diff, size_mb=weights_size_mb(int8), int8_mode="dynamic")
     write_json(folder / "export.json", report.to_dict())
     return report
+
+
+def quantize_export_static(
+    model: PreTrainedModel, folder: Path, report: ExportReport, calibration: StaticCalibration
+) -> ExportReport:
+    """Replace an export folder's fp32 graph by a static int8 one, checked against ``model``.
+
+    It is quantized from the plain traced graph: a fused ``Attention`` op would stay fp32 under
+    QDQ quantization, and ONNX Runtime's fused ops (SkipLayerNormalization, ...) defeat the shape
+    inference that tells the quantizer which tensors are float, so nothing after the first of
+    them would be quantized. ONNX Runtime fuses what it can around the QDQ nodes when it loads the file.
+    """
+    config = export_config(model)
+    adapter = get_adapter(model)
+    target = folder / STATIC_INT8_FILE
+    with tempfile.TemporaryDirectory(prefix="bertpress-static-") as scratch:
+        plain = write_onnx(model, Path(scratch), config, fuse=False)
+        prefixes = [adapter.layer_paths(index).layer for index in range(adapter.num_layers)]
+        judge = calibration.judge and (lambda path: calibration.judge(OnnxClassifier(path, config)))
+        outcome = quantize_onnx_static(Path(scratch) / plain.file, target, calibration.feeds, prefixes, calibration.config, judge)
+    diff = max_abs_diff(model, OnnxClassifier(target, config), _check_inputs(config, report.inputs))
+    (folder / "model.onnx").unlink()
+    report = replace(
+        report, file=target.name, int8_max_abs_diff=diff, size_mb=weights_size_mb(target), int8_mode="static",
+        fp32_layers=outcome.fp32_layers,
+    )
+    write_json(folder / "export.json", report.to_dict())
+    return report
+
+
+def static_feeds(batches: Sequence[dict[str, torch.Tensor]], names: Sequence[str], samples: int) -> list[dict[str, np.ndarray]]:
+    """About ``samples`` examples of ``batches`` as graph feeds, taken evenly across them (calibration
+    batches are sorted by length: the first ones hold only the shortest texts)."""
+    count = max(1, min(len(batches), round(samples / max(len(batches[0]["input_ids"]), 1))))
+    chosen = [batches[round(i * (len(batches) - 1) / max(count - 1, 1))] for i in range(count)]
+    defaults = {"token_type_ids": lambda batch: torch.zeros_like(batch["input_ids"])}  # as OnnxClassifier fills them
+    return [
+        {name: (batch[name] if name in batch else defaults[name](batch)).cpu().numpy().astype(np.int64) for name in names}
+        for batch in chosen
+    ]
 
 
 def export_config(model: PreTrainedModel) -> PretrainedConfig:
@@ -132,14 +195,14 @@ def _network(model):
     return model.encoder if getattr(model, "pooling", None) is not None else model
 
 
-def write_onnx(model: PreTrainedModel, folder: Path, config: PretrainedConfig) -> ExportReport:
-    """Trace, check and fuse (where exact) ``model`` into ``folder``/model.onnx."""
+def write_onnx(model: PreTrainedModel, folder: Path, config: PretrainedConfig, fuse: bool = True) -> ExportReport:
+    """Trace, check and (with ``fuse``, where exact) fuse ``model`` into ``folder``/model.onnx."""
     names = input_names(model)
     check = _check_inputs(config, names)
     path = folder / "model.onnx"
     _trace(model, path, names)
     _require_exact(model, path, config, check, "the exported graph")
-    fusions = _fuse_where_exact(model, path, config, check)
+    fusions = _fuse_where_exact(model, path, config, check) if fuse else []
     diff = max_abs_diff(model, OnnxClassifier(path, config), check)
     return ExportReport(path.name, names, _opset(path), fusions, diff, None, weights_size_mb(path))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 import torch
 from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidArgument, InvalidGraph, InvalidProtobuf
@@ -26,8 +27,12 @@ from ..errors import BertpressError, first_line
 from ..models.modeling_bertpress import pruned_class_for
 from ..models.outputs import EmbeddingOutput
 
-# The fp32 graph first: it is the one loaded when a folder holds both.
-ONNX_FILES = ("model.onnx", "model.int8.onnx")
+# The fp32 graph first: it is the one loaded when a folder holds several.
+STATIC_INT8_FILE = "model.int8-static.onnx"  # int8 activations too (quantize.onnx_static)
+ONNX_FILES = ("model.onnx", "model.int8.onnx", STATIC_INT8_FILE)
+# OpenVINO IR (an .xml graph beside its .bin weights), run by OpenVINO (export.openvino).
+OPENVINO_FILES = ("openvino_model.xml", "openvino_model.int8.xml")
+EXPORTED_FILES = ONNX_FILES + OPENVINO_FILES
 
 # What ONNX Runtime raises for a damaged file: bytes that do not parse, a graph that does not
 # check, or one that only fails when run. A name that is not UTF-8 surfaces as a UnicodeDecodeError.
@@ -46,12 +51,15 @@ def output_name(model) -> str:
 
 
 def onnx_file_in(folder: str | Path) -> Path | None:
-    """The ONNX model an exported folder holds, if any."""
-    return next((Path(folder) / name for name in ONNX_FILES if (Path(folder) / name).is_file()), None)
+    """The exported model (ONNX, or OpenVINO IR) a folder holds, if any."""
+    return next((Path(folder) / name for name in EXPORTED_FILES if (Path(folder) / name).is_file()), None)
 
 
 class OnnxClassifier:
-    """One ONNX file and its model's config; ``threads`` sets ONNX Runtime's intra-op threads."""
+    """One ONNX file and its model's config; ``threads`` sets ONNX Runtime's intra-op threads.
+
+    ``export.openvino.OpenVinoClassifier`` runs an OpenVINO IR file behind the same surface.
+    """
 
     def __init__(self, path: str | Path, config: PretrainedConfig, threads: int | None = None):
         self.path = Path(path)
@@ -66,11 +74,15 @@ class OnnxClassifier:
         """The ONNX model in an exported folder, with the folder's ``config.json``."""
         path = onnx_file_in(folder)
         if path is None:
-            raise BertpressError(f"no {' or '.join(ONNX_FILES)} in {folder}")
+            raise BertpressError(f"no {' or '.join(EXPORTED_FILES)} in {folder}")
         try:
             config = AutoConfig.from_pretrained(folder)
         except (OSError, ValueError) as error:
             raise BertpressError(f"could not load model '{folder}': {first_line(error)}") from error
+        if path.suffix == ".xml":
+            from .openvino import OpenVinoClassifier
+
+            return OpenVinoClassifier(path, config)
         return cls(path, config)
 
     def __call__(self, input_ids: torch.Tensor, **inputs: torch.Tensor) -> SequenceClassifierOutput | EmbeddingOutput:
@@ -79,11 +91,14 @@ class OnnxClassifier:
         defaults = {"attention_mask": torch.ones_like(input_ids), "token_type_ids": torch.zeros_like(input_ids)}
         inputs = {**defaults, **inputs, "input_ids": input_ids}
         feeds = {name: inputs[name].cpu().numpy() for name in self.input_names}
+        return _OUTPUTS[self.output_name](**{self.output_name: torch.from_numpy(self._run(feeds))})
+
+    def _run(self, feeds: dict) -> np.ndarray:
         try:
             (result,) = self.session.run([self.output_name], feeds)
         except _DAMAGED as error:
             raise BertpressError(f"ONNX Runtime could not run {self.path}: {first_line(error)}") from error
-        return _OUTPUTS[self.output_name](**{self.output_name: torch.from_numpy(result)})
+        return result
 
     def set_num_threads(self, threads: int | None) -> None:
         """ONNX Runtime fixes its thread pool when a session starts: a new count needs a new session."""

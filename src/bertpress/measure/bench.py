@@ -1,8 +1,11 @@
 """Latency, throughput, parameters, MACs and size of one model, or of several backends side by side.
 
-A backend is a runtime and a precision: ``torch-fp32``, ``torch-int8`` (torchao), ``onnx-fp32``
-and ``onnx-int8`` (ONNX Runtime). From a PyTorch folder the ONNX files are exported and quantized
-on the fly in a temporary folder; from an exported folder its own ONNX file is used.
+A backend is a runtime and a precision: ``torch-fp32``, ``torch-int8`` (torchao), ``onnx-fp32``,
+``onnx-int8`` and ``onnx-int8-static`` (ONNX Runtime), ``openvino-fp32`` and ``openvino-int8``
+(OpenVINO, int8 through NNCF). From a PyTorch folder the exported files are made on the fly in a
+temporary folder; from an exported folder its own file is used. Static int8 made on the fly
+(``onnx-int8-static``, ``openvino-int8``) is calibrated on random tokens: right for timing, not
+for accuracy (``bertpress compress`` with a static ``quantize`` step calibrates on task data).
 """
 
 from __future__ import annotations
@@ -19,14 +22,15 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import BertpressError
-from ..export.onnx import export_onnx
-from ..export.onnx_model import OnnxClassifier, torch_module
+from ..export.onnx import StaticCalibration, export_onnx, input_names, static_feeds
+from ..export.onnx_model import OPENVINO_FILES, STATIC_INT8_FILE, OnnxClassifier, torch_module
+from ..export.openvino import OpenVinoClassifier, write_openvino
 from ..formatting import format_table
 from ..models.adapters import get_adapter
 from ..models.loading import load_model
 from ..quantize import Int8Dynamic, quantize, quantize_onnx
 from ..reports import Report
-from .latency import check_device, measure_latency
+from .latency import check_device, measure_latency, sample_inputs
 from .macs import count_params, model_macs
 from .size import state_dict_size_mb, weights_size_mb
 
@@ -125,8 +129,11 @@ def _check_backends(source, backends: Sequence[str]) -> None:
         return  # a PyTorch model gives every backend
     if any(name.startswith("torch-") for name in backends):
         raise BertpressError("the torch backends need a PyTorch model folder, not an ONNX export")
-    if "onnx-fp32" in backends and source.path.name != "model.onnx":
-        raise BertpressError(f"backend onnx-fp32 needs model.onnx, but {source.path.parent} holds only int8")
+    for backend in (name for name in backends if name in ONNX_BACKEND_FILES):
+        if source.path.name != ONNX_BACKEND_FILES[backend] and (backend, source.path.name) != ("onnx-int8", "model.onnx"):
+            raise BertpressError(
+                f"backend {backend} needs {ONNX_BACKEND_FILES[backend]}, but {source.path.parent} holds {source.path.name}"
+            )
 
 
 def _source_size_mb(name_or_path: str, loaded) -> float:
@@ -161,6 +168,33 @@ class BackendModels:
     def onnx_int8(self):
         return self._onnx(self._int8_file)
 
+    def openvino_fp32(self):
+        return self._openvino(None)
+
+    def openvino_int8(self):
+        return self._openvino(self._random_token_calibration())
+
+    def _openvino(self, static: StaticCalibration | None):
+        if isinstance(self.source, OnnxClassifier):
+            return self._onnx(self.source.path)
+        folder = self.workdir / ("openvino-int8" if static else "openvino-fp32")
+        folder.mkdir()
+        report = write_openvino(self.source, folder, static)
+        return OpenVinoClassifier(folder / report.file, self.source.config), report.size_mb
+
+    def _random_token_calibration(self) -> StaticCalibration:
+        """Timing only: activation ranges from random tokens."""
+        length = min(128, getattr(self.source.config, "max_position_embeddings", 128))
+        batches = [sample_inputs(self.source.config, 8, length, seed=seed) for seed in range(4)]
+        return StaticCalibration(static_feeds(batches, input_names(self.source), 32))
+
+    def onnx_int8_static(self):
+        if isinstance(self.source, OnnxClassifier):
+            return self._onnx(self.source.path)
+        folder = self.workdir / "onnx-int8-static"
+        export_onnx(self.source, folder, static=self._random_token_calibration())
+        return self._onnx(folder / STATIC_INT8_FILE)
+
     def _onnx(self, path: Path):
         return OnnxClassifier(path, self.source.config), weights_size_mb(path)
 
@@ -186,4 +220,14 @@ BACKENDS: dict[str, Callable[[BackendModels], tuple]] = {
     "torch-int8": BackendModels.torch_int8,
     "onnx-fp32": BackendModels.onnx_fp32,
     "onnx-int8": BackendModels.onnx_int8,
+    "onnx-int8-static": BackendModels.onnx_int8_static,
+    "openvino-fp32": BackendModels.openvino_fp32,
+    "openvino-int8": BackendModels.openvino_int8,
+}
+
+# The file an exported folder must hold to give each ONNX backend (dynamic int8 can also be made
+# from the fp32 file).
+ONNX_BACKEND_FILES = {
+    "onnx-fp32": "model.onnx", "onnx-int8": "model.int8.onnx", "onnx-int8-static": STATIC_INT8_FILE,
+    "openvino-fp32": OPENVINO_FILES[0], "openvino-int8": OPENVINO_FILES[1],
 }

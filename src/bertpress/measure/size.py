@@ -12,7 +12,10 @@ from ..errors import BertpressError
 
 # What loads from a model folder, in the order loaders prefer them: the first pattern that
 # matches names the weights (safetensors shards, else .bin shards, else an ONNX export).
-_WEIGHT_PATTERNS = ("model*.safetensors", "pytorch_model*.bin", "model.onnx", "model.int8.onnx")
+_WEIGHT_PATTERNS = (
+    "model*.safetensors", "pytorch_model*.bin", "model.onnx", "model.int8.onnx", "model.int8-static.onnx",
+    "openvino_model.bin", "openvino_model.int8.bin",
+)
 
 
 def weights_size_mb(path: str | Path) -> float:

@@ -57,6 +57,11 @@ class TaskHead:
         """Each example's distance from the teacher's output (distillation's main term)."""
         raise NotImplementedError
 
+    def agreement(self, scores: torch.Tensor, reference: torch.Tensor) -> float:
+        """How closely ``scores`` follow a reference model's on the same inputs, in points (100 = the
+        same): a cheap stand-in for the dev metric when screening compressed models."""
+        raise NotImplementedError
+
 
 class SequenceClassification(TaskHead):
     name = "sequence_classification"
@@ -76,6 +81,10 @@ class SequenceClassification(TaskHead):
         kl = F.kl_div(log_student, log_teacher, log_target=True, reduction="none").sum(-1)
         return kl * temperature**2
 
+    def agreement(self, scores: torch.Tensor, reference: torch.Tensor) -> float:
+        """The share of examples given the reference's label."""
+        return 100 * float((scores.argmax(-1) == reference.argmax(-1)).float().mean())
+
 
 class Regression(TaskHead):
     name = "regression"
@@ -93,6 +102,11 @@ class Regression(TaskHead):
     def soft_losses(self, scores: torch.Tensor, teacher_scores: torch.Tensor, temperature: float) -> torch.Tensor:
         """The squared distance to the teacher's score (a temperature means nothing for a regression)."""
         return (scores.float().view(-1) - teacher_scores.float().view(-1)) ** 2
+
+    def agreement(self, scores: torch.Tensor, reference: torch.Tensor) -> float:
+        """Pearson correlation with the reference's scores."""
+        pair = torch.stack([scores.float().view(-1), reference.float().view(-1)])
+        return 100 * float(torch.corrcoef(pair)[0, 1])
 
 
 class Embedding(TaskHead):
@@ -135,6 +149,10 @@ class Embedding(TaskHead):
     def soft_losses(self, scores: torch.Tensor, teacher_scores: torch.Tensor, temperature: float) -> torch.Tensor:
         """The distance to the teacher's embedding (sentence-transformers distils with MSE)."""
         return self._distance(scores.float(), teacher_scores.float())
+
+    def agreement(self, scores: torch.Tensor, reference: torch.Tensor) -> float:
+        """The mean cosine similarity with the reference's embeddings."""
+        return 100 * float(F.cosine_similarity(scores.float(), reference.float(), dim=-1).mean())
 
     def _distance(self, scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if self.objective == "cosine":

@@ -19,12 +19,12 @@ from transformers import (
 )
 
 from ..errors import BertpressError, first_line
-from ..export.onnx_model import ONNX_FILES, OnnxClassifier, onnx_file_in
+from ..export.onnx_model import EXPORTED_FILES, OnnxClassifier, onnx_file_in
 from ..quantize import Int8Dynamic, quantize
 from ..quiet import quiet_transformers
 from .modeling_bertpress import pruned_class_for
 
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", *ONNX_FILES)
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", *EXPORTED_FILES)
 
 
 def _bundled_minilm() -> str:

@@ -1,6 +1,11 @@
 """The ``quantize`` step: int8 through ONNX Runtime (the graph, exported first if no ``export``
 step came before) or through torchao (the PyTorch model; dynamic int8 needs no calibration, so
-the saved folder keeps fp32 weights and ``bertpress.load`` quantizes them again)."""
+the saved folder keeps fp32 weights and ``bertpress.load`` quantizes them again).
+
+``mode: static`` (ONNX Runtime only) calibrates activation ranges on the recipe's calibration
+batches, so attention's products run in int8 too; layers whose int8 form disagrees with the
+fp32 model by more than ``tolerance`` points (on other calibration batches) stay fp32.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,11 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from ..errors import BertpressError
-from ..export.onnx import quantize_export
+from ..export.onnx import StaticCalibration, input_names, quantize_export, quantize_export_static, static_feeds
 from ..export.onnx_model import OnnxClassifier
+from ..measure.agreement import AgreementProxy
 from ..prune.pipeline import timed
-from ..quantize import Int8Dynamic, quantize
+from ..quantize import Int8Dynamic, OnnxInt8Static, quantize
 from .base import Stage, StepConfig, register_step
 from .export import export_current
 from .state import State
@@ -23,13 +29,26 @@ class QuantizeStep(StepConfig):
     name: ClassVar[str] = "quantize"
     stage: ClassVar[Stage] = Stage.QUANTIZE
 
-    backend: Literal["onnx", "torch"] = "onnx"
-    mode: Literal["dynamic"] = "dynamic"
+    backend: Literal["onnx", "torch", "openvino"] = "onnx"
+    mode: Literal["dynamic", "static"] = "dynamic"
+    tolerance: float = 1.0  # static: points of agreement with fp32 a layer may cost before it stays fp32
+
+    def __post_init__(self):
+        if self.mode == "static" and self.backend == "torch":
+            raise BertpressError("static int8 runs in ONNX Runtime or OpenVINO: use backend onnx or openvino")
+        if self.backend == "openvino" and self.mode != "static":
+            raise BertpressError("OpenVINO int8 is calibrated: use mode static with backend openvino")
+        if not self.tolerance >= 0:
+            raise BertpressError(f"the static int8 tolerance must be at least 0 points, got {self.tolerance}")
 
     def check_follows(self, before: StepConfig, number: int) -> None:
         if self.backend == "torch" and before.stage == Stage.EXPORT:
             raise BertpressError(
                 f"step {number} 'quantize' with backend torch cannot follow 'export': it quantizes the PyTorch model"
+            )
+        if before.stage == Stage.EXPORT and getattr(before, "format", "onnx") != self.backend:
+            raise BertpressError(
+                f"step {number} 'quantize' with backend {self.backend} cannot follow an export to {before.format}"
             )
 
 
@@ -39,13 +58,32 @@ def run_quantize(state: State, config: QuantizeStep) -> dict:
             state.deployed = quantize(copy.deepcopy(state.model), Int8Dynamic())
         state.quantization = {"backend": "torch", "mode": config.mode}
         return {"backend": "torch-int8"}
-    if state.export_dir is None:
-        return export_current(state, int8=True)
+    static = static_calibration(state, config.tolerance) if config.mode == "static" else None
+    if state.export_dir is None or config.backend == "openvino":  # OpenVINO int8 is made from the model
+        return export_current(state, int8=True, static=static, runtime=config.backend)
     with timed(state.timings_s, "quantize"):
-        report = quantize_export(state.model, state.export_dir, state.export_report)
+        if static is not None:
+            report = quantize_export_static(state.model, state.export_dir, state.export_report, static)
+        else:
+            report = quantize_export(state.model, state.export_dir, state.export_report)
     state.export_report = report
     state.deployed = OnnxClassifier(state.export_dir / report.file, state.model.config)
-    return {"file": report.file, "int8_max_abs_diff": report.int8_max_abs_diff}
+    return {"file": report.file, "int8_max_abs_diff": report.int8_max_abs_diff, "fp32_layers": report.fp32_layers}
+
+
+STATIC_SAMPLES = 256  # calibration examples whose activation ranges static int8 takes
+
+
+def static_calibration(state: State, tolerance: float) -> StaticCalibration:
+    """Ranges from every fourth calibration batch, judged on another fourth against the fp32 model
+    (batches are sorted by length: both spread over every length)."""
+    calibrating, judging = state.calibration[::4], state.calibration[2::4]
+    proxy = AgreementProxy(state.model, state.head, judging or state.calibration)
+    return StaticCalibration(
+        static_feeds(calibrating, input_names(state.model), STATIC_SAMPLES),
+        judge=proxy.loss,
+        config=OnnxInt8Static(tolerance=tolerance),
+    )
 
 
 register_step(QuantizeStep, run_quantize)

@@ -136,7 +136,7 @@ def compress(
         )
         if output is not None and is_main():
             with atomic_dir(output, overwrite=overwrite, inputs=[model]) as folder:
-                save_state(state, recipe, report, folder)
+                save_state(state, recipe, report.to_dict(), folder)
     if saver is not None:
         saver.remove()
     return report
@@ -159,14 +159,14 @@ def _checkpoints(model, workload, recipe, calibration, checkpoints, resume):
     return saver, None
 
 
-def save_state(state: State, recipe: Recipe, report: CompressReport, folder: Path) -> None:
-    """The PyTorch model at the top, the ONNX export (if any) in ``onnx/``, the recipe and the report."""
+def save_state(state: State, recipe: Recipe, report: dict, folder: Path) -> None:
+    """The PyTorch model at the top, the export (if any) in ``onnx/`` or ``openvino/``, the recipe and the report."""
     if state.quantization:
         # Dynamic int8 needs no calibration: the folder keeps fp32 weights, loading quantizes them.
         spec = getattr(state.model.config, "bertpress", None) or pruning_spec(state.adapter)
         state.model.config.bertpress = {**spec, "quantization": state.quantization}
     state.workload.save(state.model, state.tokenizer, folder)
     if state.export_dir is not None:
-        shutil.copytree(state.export_dir, folder / "onnx")
+        shutil.copytree(state.export_dir, folder / state.export_dir.name)  # onnx/ or openvino/
     recipe.save(folder / "recipe.yaml")
-    write_json(folder / "report.json", report.to_dict())
+    write_json(folder / "report.json", report)

@@ -71,7 +71,10 @@ class State:
 
     @property
     def backend(self) -> str:
-        """How the final model runs: ``torch-fp32``, ``torch-int8``, ``onnx-fp32`` or ``onnx-int8``."""
+        """How the final model runs: ``torch-fp32``, ``torch-int8``, ``onnx-fp32``, ``onnx-int8``,
+        ``onnx-int8-static``, ``openvino-fp32`` or ``openvino-int8``."""
         if self.export_report is not None:
-            return "onnx-int8" if self.export_report.int8_max_abs_diff is not None else "onnx-fp32"
+            if self.export_report.file.endswith(".xml"):
+                return "openvino-int8" if self.export_report.int8_mode else "openvino-fp32"
+            return {None: "onnx-fp32", "dynamic": "onnx-int8", "static": "onnx-int8-static"}[self.export_report.int8_mode]
         return "torch-int8" if self.quantization else "torch-fp32"

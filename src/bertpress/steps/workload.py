@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from datasets import Dataset, Value
 
-from ..data.calibration import Calibration, calibration_batches
+from ..data.calibration import Calibration, calibration_batches, held_out_batches
 from ..data.sources import GLUE_DIR_ENV, DataSource, load_split
 from ..data.tasks import Columns, Task, get_task
 from ..data.texts import TextSource, split_texts
@@ -53,6 +53,10 @@ class TaskWorkload:
 
     def prepare(self, network, tokenizer, calibration: Calibration) -> list[dict]:
         return calibration_batches(self.task, tokenizer, self.data, calibration)
+
+    def held_out(self, tokenizer, calibration: Calibration, count: int) -> list[dict]:
+        """Training examples outside the calibration sample (none if the split has no more)."""
+        return held_out_batches(self.task, tokenizer, self.data, calibration, count)
 
     def scorer(self, tokenizer, max_length: int, progress: bool) -> Callable[[Any], dict[str, float]]:
         dev = load_split(self.task, "dev", self.data)
@@ -132,6 +136,14 @@ class EmbeddingWorkload:
                 batch["labels"] = with_fisher_noise(network(**inputs).sentence_embedding, generator)
             self._reference = embed(network, tokenizer, self._held_out, max_length=calibration.max_length, progress=False)
         return calibration_set
+
+    def held_out(self, tokenizer, calibration: Calibration, count: int) -> list[dict]:
+        """The texts kept out of calibration (known once ``prepare`` ran), batched like it."""
+        texts = self._held_out[:count]
+        if not texts:
+            return []
+        table = Dataset.from_dict({"text_a": texts, "label": [float("nan")] * len(texts)})
+        return batches(encode(table, tokenizer, calibration.max_length), tokenizer, calibration.batch_size, sort_by_length=True)
 
     def scorer(self, tokenizer, max_length: int, progress: bool) -> Callable[[Any], dict[str, float]]:
         """Agreement with the starting model on the held-out texts; STS-B dev Spearman of cosine

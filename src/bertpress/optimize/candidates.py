@@ -1,0 +1,63 @@
+"""The search space: how a candidate's PyTorch model is made (its ``Structure``), and how it runs
+(its backend). Both are recipe steps, so every candidate is a recipe that ``compress`` can redo."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from ..steps import DistillStep, DropLayersStep, ExportStep, PruneStep, QuantizeStep, Recipe, StepConfig
+
+# The MACs ratios tried without retraining, as in the gradual schedule: about 0.7x apart.
+LADDER = (0.7, 0.5, 0.35, 0.25, 0.15, 0.1)
+
+# How each backend is made from a PyTorch model, as recipe steps.
+BACKEND_STEPS: dict[str, tuple[StepConfig, ...]] = {
+    "torch-fp32": (),
+    "torch-int8": (QuantizeStep(backend="torch"),),
+    "onnx-fp32": (ExportStep(),),
+    "onnx-int8": (QuantizeStep(),),
+    "onnx-int8-static": (QuantizeStep(mode="static"),),
+    "openvino-fp32": (ExportStep(format="openvino"),),
+    "openvino-int8": (QuantizeStep(backend="openvino", mode="static"),),
+}
+
+
+@dataclass(frozen=True)
+class Structure:
+    """A PyTorch model made from the dense one: ``dropped_layers`` removed (alternate ones, a
+    DistilBERT-style student), pruned to ``macs`` of the MACs, then distilled for
+    ``distill_epochs`` (0: retraining-free) on ``max_train_samples`` examples (None: all)."""
+
+    macs: float = 1.0
+    dropped_layers: int = 0
+    distill_epochs: int = 0
+    max_train_samples: int | None = None
+
+    def steps(self, num_layers: int) -> list[StepConfig]:
+        steps: list[StepConfig] = []
+        if self.dropped_layers:
+            steps.append(DropLayersStep(count=self.dropped_layers, strategy="alternate"))
+        if self.macs < (num_layers - self.dropped_layers) / num_layers - 1e-9:
+            steps.append(PruneStep(macs=self.macs))
+        if self.distill_epochs:
+            steps.append(DistillStep(epochs=self.distill_epochs, max_train_samples=self.max_train_samples))
+        return steps
+
+    def label(self) -> str:
+        parts = []
+        if self.dropped_layers:
+            parts.append(f"drop {self.dropped_layers} layers")
+        parts.append("dense" if self.macs == 1.0 and not self.dropped_layers else f"MACs {self.macs:g}")
+        if self.distill_epochs:
+            capped = f", {self.max_train_samples:,} examples" if self.max_train_samples else ""
+            parts.append(f"distill {self.distill_epochs} ep{capped}")
+        return " + ".join(parts)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def candidate_recipe(structure: Structure, backend: str, num_layers: int) -> Recipe | None:
+    """The recipe that makes this candidate (None for the dense model as it is)."""
+    steps = [*structure.steps(num_layers), *BACKEND_STEPS[backend]]
+    return Recipe(tuple(steps)) if steps else None

@@ -47,7 +47,7 @@ class Structure:
         parts = []
         if self.dropped_layers:
             parts.append(f"drop {self.dropped_layers} layers")
-        parts.append("dense" if self.macs == 1.0 and not self.dropped_layers else f"MACs {self.macs:g}")
+        parts.append("dense" if self.macs == 1.0 and not self.dropped_layers else f"MACs {self.macs:.2f}")
         if self.distill_epochs:
             capped = f", {self.max_train_samples:,} examples" if self.max_train_samples else ""
             parts.append(f"distill {self.distill_epochs} ep{capped}")

@@ -180,7 +180,7 @@ class Search:
         """Retraining-free prunes to ``ratios`` (from the shared Fisher pass), each judged on every backend."""
         built = []
         for macs in ratios:
-            if not self.affords("prune", 60.0):
+            if self.left() < self.took["prune"] + self.took.get("backend", 15.0):  # a prune with no time to judge it is waste
                 self.say(f"no time left to prune to MACs {macs:g}")
                 break
             self.say(f"pruning to MACs {macs:g} (priced {prices[macs]:.0f} ms in fp32 PyTorch)")

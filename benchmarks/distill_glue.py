@@ -148,6 +148,8 @@ def load_store() -> dict:
 
 
 def save_run(store: dict, table: str, key: dict, result: dict) -> None:
+    """Add ``result`` under ``key``, over what the file holds now (another run may have added cells)."""
+    store.update({name: value for name, value in load_store().items() if name in ("main", "sweep")})
     runs = [r for r in store.setdefault(table, []) if {k: r.get(k) for k in key} != key]
     store[table] = runs + [{**result, **key}]
     store["machine"] = machine()

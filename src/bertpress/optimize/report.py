@@ -62,7 +62,7 @@ class OptimizeReport(Report):
             f"floor {self.metric_name} >= {self.floor_metric:.2f} (dense {self.dense_metric:.2f}); "
             f"{len(self.candidates)} candidates in {self.seconds / 60:.1f} of {self.time_budget_s / 60:.0f} min.",
             "",
-            format_table(HEADERS, [self._row(i) for i in self._order()]),
+            format_table(_headers(self.batch_size), [self._row(i) for i in self._order()]),
             "",
             "* chosen, ^ on the front (no other candidate is both faster and better). Speedups against dense "
             "fp32 PyTorch, timed in the same run.",
@@ -124,7 +124,9 @@ class OptimizeReport(Report):
         plt.close(figure)
 
 
-HEADERS = ["", "model", "backend", "MACs", "agreement", "dev", "change", "ms b1", "ms b32", "speedup b1", "speedup b32", "MB", "note"]
+def _headers(batch_size: int) -> list[str]:
+    return ["", "model", "backend", "MACs", "agreement", "dev", "change", "ms b1", f"ms b{batch_size}", "speedup b1",
+            f"speedup b{batch_size}", "MB", "note"]
 
 
 def _points(value: float | None) -> str:

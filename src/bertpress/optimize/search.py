@@ -105,8 +105,7 @@ class Search:
 
     def say(self, message: str) -> None:
         if self.progress:
-            minutes = lambda s: f"{int(s // 60)}m{int(s % 60):02d}s"  # noqa: E731
-            print(f"[{minutes(self.elapsed())} elapsed, {minutes(max(self.left(), 0))} left] {message}", file=sys.stderr, flush=True)
+            print(f"[{_minutes(self.elapsed())} elapsed, {_minutes(max(self.left(), 0))} left] {message}", file=sys.stderr, flush=True)
 
     # --- the run -----------------------------------------------------------------------------
     def run(self) -> OptimizeReport:
@@ -144,7 +143,7 @@ class Search:
         reference = Reference(adapter.heads_per_layer(), adapter.neurons_per_layer(), self.dense_params, self.dense_ms, self.seq_length)
         self.parent = State(
             network, tokenizer, self.workload, self.workload.head, batches, reference, self.latency, self.workdir,
-            max_length=self.calibration.max_length, score=lambda model: self.score(model), original=network,
+            max_length=self.calibration.max_length, score=self.score, original=network,
             progress=self.progress,
         )
         self.parent.gradients()  # the one Fisher pass every retraining-free prune shares
@@ -353,6 +352,10 @@ class Search:
             write_json(model_folder / "report.json", {"candidate": best.label, "backend": best.backend})
             return
         save_state(state, recipe, {"report": "optimize-candidate", "candidate": vars(best)}, model_folder)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
 def _size_mb(state: State) -> float:

@@ -104,6 +104,15 @@ def test_label_free_prune_gives_a_folder_sentence_transformers_loads(embedder_di
     assert json.loads((again / "report.json").read_text())["neurons_per_layer"] == report["neurons_per_layer"]
 
 
+def test_iterative_label_free_prune_redoes_the_statistics_per_stage(embedder_dir, text_file, tmp_path):
+    output = tmp_path / "iterative"
+    assert prune_cli(embedder_dir, output, "--text-file", str(text_file), "--macs", "0.5", "--gradual") == 0
+    report = json.loads((output / "report.json").read_text())
+    assert [(s["name"], s["config"]["macs"]) for s in report["steps"]] == [("prune", 0.7), ("prune", 0.5)]
+    assert report["macs_ratio"] < 0.51 and 0 < report["pruned"]["metrics"]["agreement"] <= 1
+    assert report["steps"][0]["macs"] > report["steps"][1]["macs"]
+
+
 def test_text_from_a_table_column(embedder_dir, tmp_path):
     table = tmp_path / "texts.csv"
     table.write_text("id,body\n" + "".join(f"{i},{text}\n" for i, text in enumerate(texts(80))))

@@ -288,7 +288,8 @@ def main() -> None:
     parser.add_argument("--ratios", default="0.5,0.25,0.1")
     parser.add_argument("--variants", default="free,oneshot,gradual,layers", help="'' for none")
     parser.add_argument("--epochs", type=int, default=3, help="epochs of the final distillation")
-    parser.add_argument("--int8", action="store_true", help="also the gradual student at 0.25 in ONNX Runtime and OpenVINO int8")
+    parser.add_argument("--int8", action="store_true",
+                        help="also the gradual student at 0.25 in ONNX Runtime and OpenVINO int8")
     parser.add_argument("--sweep", action="store_true", help="the defaults sweep (MRPC and STS-B at 0.25)")
     args = parser.parse_args()
     shared = shared_dir(args.shared)

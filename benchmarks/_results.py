@@ -13,6 +13,11 @@ import torch
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
+def verdict(ok: bool) -> str:
+    """A target row's last cell."""
+    return "met" if ok else "MISSED"
+
+
 def shared_dir(cli_value: str | None) -> Path:
     """The folder with the shared teachers and data: the flag, $BERTPRESS_SHARED or ../shared."""
     path = Path(cli_value or os.environ.get("BERTPRESS_SHARED") or Path(__file__).parents[2] / "shared")

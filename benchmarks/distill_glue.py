@@ -38,7 +38,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
-from _results import RESULTS, machine, markdown_table, shared_dir, write_section  # noqa: E402
+from _results import RESULTS, machine, markdown_table, shared_dir, verdict, write_section  # noqa: E402
 
 from bertpress import api  # noqa: E402
 from bertpress.data.tasks import get_task  # noqa: E402
@@ -212,20 +212,16 @@ def target_rows(runs: list[dict]) -> list[list]:
     at_quarter = {r["task"]: r for r in runs if r["variant"] == "gradual" and r["ratio"] == 0.25}
     if all(task in at_quarter for task in graded):
         mean = sum(at_quarter[t]["before"] - at_quarter[t]["after"] for t in graded) / len(graded)
-        rows.append(["mean drop at 0.25, gradual + distill (points)", "<= 1.0", f"{mean:.2f}", _met(mean <= 1.0)])
+        rows.append(["mean drop at 0.25, gradual + distill (points)", "<= 1.0", f"{mean:.2f}", verdict(mean <= 1.0)])
     for task, r in at_quarter.items():
-        rows.append([f"{task} speedup at 0.25, batch 32", ">= 3.2x", f"{r['speedup_b32']:.2f}x", _met(r["speedup_b32"] >= 3.2)])
-        rows.append([f"{task} wall time at 0.25 (min)", "<= 20", f"{r['seconds'] / 60:.1f}", _met(r["seconds"] <= 1200)])
+        rows.append([f"{task} speedup at 0.25, batch 32", ">= 3.2x", f"{r['speedup_b32']:.2f}x", verdict(r["speedup_b32"] >= 3.2)])
+        rows.append([f"{task} wall time at 0.25 (min)", "<= 20", f"{r['seconds'] / 60:.1f}", verdict(r["seconds"] <= 1200)])
     for r in (r for r in runs if r["variant"] in INT8_ROWS and r["ratio"] == 0.25):
         drop = r["before"] - r["after"]
         runtime = "ONNX Runtime" if r["variant"] == "int8" else "OpenVINO (beyond the issue)"
         rows.append([f"{r['task']} 0.25 + {runtime} int8 vs dense fp32, batch 32", ">= 8x within 1.5 points",
-                     f"{r['speedup_b32']:.2f}x, {-drop:+.2f}", _met(r["speedup_b32"] >= 8 and drop <= 1.5)])
+                     f"{r['speedup_b32']:.2f}x, {-drop:+.2f}", verdict(r["speedup_b32"] >= 8 and drop <= 1.5)])
     return rows
-
-
-def _met(ok: bool) -> str:
-    return "met" if ok else "MISSED"
 
 
 def plot(runs: list[dict], path: Path) -> None:

@@ -37,7 +37,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from _results import RESULTS, machine, markdown_table, shared_dir, write_section  # noqa: E402
+from _results import RESULTS, machine, markdown_table, shared_dir, verdict, write_section  # noqa: E402
 
 from bertpress import api  # noqa: E402
 from bertpress.data.sources import load_split  # noqa: E402
@@ -181,27 +181,23 @@ def target_rows(runs: list[dict], dense: dict) -> list[list]:
             rows.append([f"0.5, {METHOD_NAMES[method]}: STS-B / NDCG@10 drop, speedup b32, time",
                          "<= 1.0 / <= 1.5, >= 1.7x, <= 60 s",
                          f"{sts:.2f} / {ndcg:.2f}, {r['speedup_b32']:.2f}x, {r['seconds']:.0f} s",
-                         _met(sts <= 1.0 and ndcg <= 1.5 and r["speedup_b32"] >= 1.7 and r["seconds"] <= 60)])
+                         verdict(sts <= 1.0 and ndcg <= 1.5 and r["speedup_b32"] >= 1.7 and r["seconds"] <= 60)])
     for method in ("distill", "iterative-distill", "layers"):
         r = find(method, 0.25, "fp32")
         if r:
-            rows.append([f"0.25, {METHOD_NAMES[method]}: STS-B drop", "<= 2.0", f"{drops(r)[0]:.2f}", _met(drops(r)[0] <= 2.0)])
+            rows.append([f"0.25, {METHOD_NAMES[method]}: STS-B drop", "<= 2.0", f"{drops(r)[0]:.2f}", verdict(drops(r)[0] <= 2.0)])
     for method in ("prune", "iterative", "distill"):
         r = find(method, 0.5, "int8")
         if r:
             sts, ndcg = drops(r)
             rows.append([f"0.5, {METHOD_NAMES[method]} + ONNX int8: speedup b32, STS-B / NDCG@10 drop",
                          ">= 4x, <= 1.5 / <= 1.5", f"{r['speedup_b32']:.2f}x, {sts:.2f} / {ndcg:.2f}",
-                         _met(r["speedup_b32"] >= 4 and sts <= 1.5 and ndcg <= 1.5)])
+                         verdict(r["speedup_b32"] >= 4 and sts <= 1.5 and ndcg <= 1.5)])
     r = find("dense", 1.0, "int8")
     if r:
         rows.append(["dense + ONNX int8 (the sentence-transformers route): speedup b32, share of NDCG@10",
                      "anchor: about 3.2x at 99.7%", f"{r['speedup_b32']:.2f}x at {100 * r['ndcg@10'] / dense['ndcg@10']:.1f}%", ""])
     return rows
-
-
-def _met(ok: bool) -> str:
-    return "met" if ok else "MISSED"
 
 
 def write_tables(store: dict) -> None:

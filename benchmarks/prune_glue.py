@@ -27,7 +27,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
-from _results import RESULTS, machine, markdown_table, shared_dir, write_section  # noqa: E402
+from _results import RESULTS, machine, markdown_table, shared_dir, verdict, write_section  # noqa: E402
 
 from bertpress import api  # noqa: E402
 from bertpress.data.tasks import get_task  # noqa: E402
@@ -112,14 +112,14 @@ def target_rows(runs: list[dict]) -> list[list]:
         if len(drops) == len(REFERENCE):
             mean = sum(drops) / len(drops)
             rows.append([f"mean drop at {ratio} MACs (points)", f"<= {limit} (reference {reference})",
-                         f"{mean:.2f}", "met" if mean <= limit else "MISSED"])
+                         f"{mean:.2f}", verdict(mean <= limit)])
     for r in (r for r in runs if r["variant"] == 0.5):
         reference_time = REFERENCE.get(r["task"], ({}, None))[1]
         limit = min(120, reference_time) if reference_time else 120
         total = r["timings_s"]["total"]
-        rows.append([f"{r['task']} prune time at 0.5 (s)", f"<= {limit}", f"{total:.0f}", "met" if total <= limit else "MISSED"])
+        rows.append([f"{r['task']} prune time at 0.5 (s)", f"<= {limit}", f"{total:.0f}", verdict(total <= limit)])
         rows.append([f"{r['task']} speedup at 0.5, batch 32", ">= 1.7x", f"{r['speedup_b32']:.2f}x",
-                     "met" if r["speedup_b32"] >= 1.7 else "MISSED"])
+                     verdict(r["speedup_b32"] >= 1.7)])
     return rows
 
 

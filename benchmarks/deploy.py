@@ -37,10 +37,10 @@ def dev_metric(folder: Path, task: str, backend: str, data: api.DataSource) -> f
     metric = get_task(task).main_metric
     recipe = BACKEND_RECIPES[backend]
     if recipe is None:
-        return 100 * api.evaluate(str(folder), task, data=data, progress=False).metrics[metric]
+        return api.evaluate(str(folder), task, data=data, progress=False).metrics[metric]
     report = api.compress(str(folder), task, recipe=recipe, data=data, calibration=api.Calibration(num_samples=32),
                           progress=False)
-    return 100 * report.pruned.metrics[metric]
+    return report.pruned.metrics[metric]
 
 
 def task_rows(task: str, teacher: Path, data: api.DataSource, workdir: Path) -> tuple[list[list], list]:

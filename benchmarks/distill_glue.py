@@ -111,7 +111,7 @@ def run(task: str, shared: Path, steps: api.Recipe, model: Path | None = None, i
         output = Path(tmp) / "model"
         report = api.compress(str(model or teacher), task, output, recipe=steps, data=data, progress=False)
         dense = api.bench(str(teacher), (1, 32), progress=False)
-        students = [(output, 100 * report.pruned.metrics[metric], report.timings_s["total"])]
+        students = [(output, report.pruned.metrics[metric], report.timings_s["total"])]
         if int8:
             started = time.perf_counter()
             api.export(str(output), Path(tmp) / "int8", int8=True)
@@ -128,7 +128,7 @@ def run(task: str, shared: Path, steps: api.Recipe, model: Path | None = None, i
             speedups = {d.batch_size: d.latency_ms / c.latency_ms for d, c in zip(dense.results, small.results)}
             results.append({
                 "task": task, "metric": metric, "date": datetime.date.today().isoformat(),
-                "before": 100 * (before if model else report.baseline.metrics[metric]), "after": after,
+                "before": before if model else report.baseline.metrics[metric], "after": after,
                 "macs_ratio": report.pruned.macs / teacher_macs,
                 "speedup_b1": speedups[1], "speedup_b32": speedups[32], "seconds": seconds,
                 "timings_s": report.timings_s, "heads_per_layer": report.heads_per_layer,
@@ -145,7 +145,7 @@ def _scored(folder: Path, task: str, data: api.DataSource, report: api.CompressR
     """An int8 copy's row inputs: its folder, dev metric (points) and the time since the student was made."""
     metric = get_task(task).main_metric
     score = api.evaluate(str(folder), task, data=data, progress=False).metrics[metric]
-    return folder, 100 * score, report.timings_s["total"] + time.perf_counter() - started
+    return folder, score, report.timings_s["total"] + time.perf_counter() - started
 
 
 def _teacher_macs(report: api.CompressReport, teacher: Path) -> int:

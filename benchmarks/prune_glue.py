@@ -69,7 +69,7 @@ def run(task: str, shared: Path, steps: tuple) -> dict:
     speedups = {d.batch_size: d.latency_ms / c.latency_ms for d, c in zip(dense.results, compressed.results)}
     result = {
         "task": task, "metric": metric, "date": datetime.date.today().isoformat(),
-        "before": 100 * report.baseline.metrics[metric], "after": 100 * report.pruned.metrics[metric],
+        "before": report.baseline.metrics[metric], "after": report.pruned.metrics[metric],
         "macs_ratio": report.macs_ratio, "speedup_b1": speedups[1], "speedup_b32": speedups[32],
         "timings_s": report.timings_s, "heads_per_layer": report.heads_per_layer,
         "neurons_per_layer": report.neurons_per_layer, "dropped_layers": report.dropped_layers,

@@ -32,7 +32,9 @@ from bertpress.prune.masks import Masks
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
-_SMALL = dict(vocab_size=120, max_position_embeddings=64)
+# 130 positions: room for the default --max-length of 128, which a model with fewer is refused
+# (RoBERTa's first two position slots are never used).
+_SMALL = dict(vocab_size=120, max_position_embeddings=130)
 _BERT_LIKE = dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64, **_SMALL)
 
 FAMILIES = {

@@ -103,3 +103,32 @@ def test_usage_errors_are_one_line(argv, capsys):
         main(argv)
     assert exited.value.code == 2
     assert len(capsys.readouterr().err.splitlines()) == 1
+
+
+# --json FILE is checked before the command runs: once it has run, its output is already written.
+JSON_TARGET_CASES = {
+    "parent is a file": (["--json", "{tmp}/header_only.tsv/out.json"], "{tmp}/header_only.tsv is a file"),
+    "a folder": (["--json", "{tmp}"], "is a folder"),
+    "the model's config": (["--json", "{rte_model}/config.json"], "would write into the input --model"),
+    "inside the data folder": (["--json", "{glue}/RTE/dev.json"], "would write into the input --data-dir"),
+    "the dev file": (["--dev-file", "{tmp}/no_label.csv", "--json", "{tmp}/no_label.csv"], "the input --dev-file"),
+}
+
+
+def _files(folder: Path) -> dict[Path, bytes]:
+    return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+@pytest.mark.parametrize("case", sorted(JSON_TARGET_CASES))
+def test_a_json_target_that_fails_or_harms_an_input_is_refused_first(case, paths, capsys):
+    override, message = JSON_TARGET_CASES[case]
+    before = _files(paths["tmp"])
+    err = _run(["evaluate", *_options(override)], paths, capsys)
+    assert err.startswith("bertpress evaluate: error: --json ") and message.format(**paths) in err
+    assert _files(paths["tmp"]) == before
+
+
+def test_prune_refuses_a_json_under_a_file_before_writing_the_model(paths, capsys):
+    extra = ("--macs", "0.5", "--output", "{tmp}/pruned", "--json", "{tmp}/header_only.tsv/report.json")
+    err = _run(["prune", *_options([], *extra)], paths, capsys)
+    assert "header_only.tsv is a file" in err and not (paths["tmp"] / "pruned").exists()

@@ -16,6 +16,7 @@ from transformers import BertConfig, BertModel
 
 from bertpress import api
 from bertpress.cli import main
+from bertpress.data.text_sample import SAMPLE_FILE, SAMPLE_NAME, sample_texts
 from bertpress.measure.embeddings import _gold_ranks, embed, retrieval_metrics
 from bertpress.models.adapters import get_adapter
 from bertpress.models.heads import Embedding, with_fisher_noise
@@ -29,7 +30,7 @@ def save_embedder_folder(folder: Path, mode: str = "mean", normalize: bool = Tru
     """A tiny random BERT saved as a sentence-transformers folder."""
     torch.manual_seed(seed)
     config = BertConfig(
-        vocab_size=120, max_position_embeddings=64, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+        vocab_size=120, max_position_embeddings=130, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
         intermediate_size=64,
     )
     folder.mkdir(parents=True)
@@ -208,6 +209,23 @@ def test_bad_embedding_input_gets_one_line_and_nothing_written(embedder_dir, tex
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
     assert not output.exists()
+
+
+def test_without_text_an_embedder_calibrates_on_the_shipped_sample(embedder_dir, tmp_path, capsys):
+    """A first run needs no data: no --text-file and no --task means the sample inside the package."""
+    output = tmp_path / "quick"
+    assert prune_cli(embedder_dir, output, "--macs", "0.5", "--max-length", "64") == 0
+    notices = [line for line in capsys.readouterr().err.splitlines() if "calibrating on" in line]
+    assert notices == [f"bertpress prune: no --text-file or --task: calibrating on {SAMPLE_NAME}"]
+    report = json.loads((output / "report.json").read_text())
+    assert report["calibration_source"] == SAMPLE_NAME and 0 < report["pruned"]["metrics"]["agreement"] <= 1
+
+
+def test_the_shipped_sample_is_squad_text_with_its_attribution():
+    texts = sample_texts()
+    assert len(texts) == len(set(texts)) == 6000 and all(text.strip() for text in texts)
+    attribution = (SAMPLE_FILE.parent / "ATTRIBUTION.md").read_text()
+    assert "CC BY-SA 4.0" in attribution and "Rajpurkar" in attribution
 
 
 @pytest.mark.integration

@@ -20,10 +20,10 @@ from bertpress.measure.metrics import compute_metrics
 
 
 def test_eval_report_to_dict_is_the_json_shape_and_reads_back():
-    result = EvalReport("mrpc", "dev", 408, {"accuracy": 0.86, "f1": 0.9})
-    metrics = {"accuracy": 0.86, "f1": 0.9}
+    result = EvalReport("mrpc", "dev", 408, {"accuracy": 86.0, "f1": 90.0})
+    metrics = {"accuracy": 86.0, "f1": 90.0}
     data = result.to_dict()
-    assert data == {"report": "evaluate", "version": 1, "task": "mrpc", "split": "dev", "num_examples": 408,
+    assert data == {"report": "evaluate", "version": 2, "task": "mrpc", "split": "dev", "num_examples": 408,
                     "metrics": metrics}
     assert EvalReport.from_dict(data) == result
     with pytest.raises(BertpressError, match="schema version 9"):
@@ -73,7 +73,7 @@ def test_cli_writes_exactly_the_documented_json(tmp_path, glue_dir, capsys):
     result = json.loads(out.read_text())
     assert list(result) == ["report", "version", "task", "split", "num_examples", "metrics"]
     assert (result["task"], result["split"], result["num_examples"]) == ("mnli", "dev_matched", 3)
-    assert list(result["metrics"]) == ["accuracy"] and 0 <= result["metrics"]["accuracy"] <= 1
+    assert list(result["metrics"]) == ["accuracy"] and 0 <= result["metrics"]["accuracy"] <= 100
     assert "dev_matched" in capsys.readouterr().out
 
 

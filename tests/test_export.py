@@ -18,9 +18,9 @@ from conftest import (
 from bertpress.cli import main
 from bertpress.errors import BertpressError
 from bertpress.export.onnx import TOLERANCE, export_onnx
-from bertpress.export.onnx_model import OnnxClassifier
-from bertpress.export.optimize import fuse_transformer_ops
-from bertpress.models.loading import load_model
+from bertpress.runtime.exported import ExportedModel
+from bertpress.export.fusions import fuse_transformer_ops
+from bertpress.runtime.loading import load_any
 from bertpress.models.saving import save_model
 
 
@@ -44,8 +44,8 @@ def exports(tmp_path_factory):
 def test_onnx_logits_match_pytorch_on_new_shapes(family, pruned, exports):
     model, folder, report = exports(family, pruned)
     assert report.file == "model.onnx" and report.max_abs_diff <= TOLERANCE
-    exported = load_model(str(folder))
-    assert isinstance(exported, OnnxClassifier)
+    exported = load_any(str(folder))
+    assert isinstance(exported, ExportedModel)
     for shape in [(5, 21), (1, 1)]:
         inputs = new_inputs(*shape)
         expected = pytorch_logits(model, inputs)
@@ -56,11 +56,12 @@ def test_onnx_logits_match_pytorch_on_new_shapes(family, pruned, exports):
 @pytest.mark.parametrize("family", ["bert", "distilbert"])
 def test_int8_export_runs_close_to_pytorch_and_is_smaller(family, exports):
     model, folder, report = exports(family, pruned=True, int8=True)
-    assert sorted(path.name for path in folder.iterdir()) == ["config.json", "export.json", "model.int8.onnx"]
+    names = ["README.md", "config.json", "export.json", "model.int8.onnx"]  # README.md: the model card
+    assert sorted(path.name for path in folder.iterdir()) == names
     assert report.max_abs_diff <= TOLERANCE  # the fp32 graph it was quantized from
     inputs = new_inputs(4, 17)
     expected = pytorch_logits(model, inputs)
-    error = (load_model(str(folder))(**inputs).logits - expected).abs().max()
+    error = (load_any(str(folder))(**inputs).logits - expected).abs().max()
     assert error < 0.05 * expected.abs().max()
     assert report.int8_max_abs_diff < 0.05 * expected.abs().max()
     assert report.size_mb < exports(family, pruned=True)[2].size_mb
@@ -69,7 +70,7 @@ def test_int8_export_runs_close_to_pytorch_and_is_smaller(family, exports):
 
 def test_the_wrapper_takes_what_a_tokenizer_gives(exports):
     _, folder, _ = exports("distilbert")
-    exported = load_model(str(folder))
+    exported = load_any(str(folder))
     ids = torch.randint(5, 100, (2, 6))
     logits = exported(input_ids=ids).logits  # the attention mask defaults to all ones
     assert logits.shape == (2, exported.config.num_labels) and logits.dtype == torch.float32
@@ -77,7 +78,7 @@ def test_the_wrapper_takes_what_a_tokenizer_gives(exports):
     with_types = exported(input_ids=ids, attention_mask=torch.ones_like(ids), token_type_ids=torch.ones_like(ids))
     assert torch.equal(logits, with_types.logits)
     assert exported.eval() is exported and exported.to("cpu") is exported
-    with pytest.raises(BertpressError, match="ONNX models run on the cpu"):
+    with pytest.raises(BertpressError, match="exported models run on the cpu"):
         exported.to("cuda")
 
 
@@ -141,8 +142,8 @@ def test_export_bad_input_is_one_line(tmp_path, exports, capsys):
     capsys.readouterr()  # setup's progress bars
     cases = {
         "model folder not found": ["--model", str(tmp_path / "absent"), "--output", str(tmp_path / "out")],
-        "is the input model's folder": ["--model", str(source), "--output", str(source), "--overwrite"],
-        "is already an ONNX export": ["--model", str(onnx_folder), "--output", str(tmp_path / "out")],
+        "is, or holds, input": ["--model", str(source), "--output", str(source), "--overwrite"],
+        "is already an exported model": ["--model", str(onnx_folder), "--output", str(tmp_path / "out")],
     }
     for message, argv in cases.items():
         assert main(["export", *argv]) == 2

@@ -6,10 +6,13 @@ import pytest
 import torch
 from conftest import run_prune, tiny_model
 
+from bertpress.errors import BertpressError
+from bertpress.measure.latency import LatencySetting
 from bertpress.measure.latency_table import LatencyTable, PiecewiseLinear, latency_table
 from bertpress.models.adapters import get_adapter
 from bertpress.measure.cost import LatencyCost
 from bertpress.prune.search import search_masks
+from bertpress.steps import PruneStep, Recipe
 
 
 def test_piecewise_fit_recovers_flat_then_slope():
@@ -59,6 +62,23 @@ def test_prune_with_a_latency_budget(model_dir, rte_dir, tmp_path, monkeypatch):
     assert 0 < report["steps"][0]["details"]["target_ms"] < report["baseline"]["latency_ms"]
     assert report["pruned"]["macs"] < report["baseline"]["macs"]
     assert list((tmp_path / "cache" / "latency").iterdir())
+    # The saved recipe says where the latency was measured, so `compress --recipe` redoes it exactly.
+    (saved,) = Recipe.load(output / "recipe.yaml").steps
+    assert (saved.batch_size, saved.seq_length, saved.device) == (32, 128, "cpu")
+    assert Recipe.load(output / "recipe.yaml").latency_setting(LatencySetting(batch_size=4)) == LatencySetting()
+
+
+def test_a_recipe_keeps_the_latency_setting_it_was_pinned_to():
+    recipe = Recipe.of(PruneStep(latency=0.5)).pinned(LatencySetting(batch_size=8, seq_length=64))
+    again = Recipe.from_dict(recipe.to_dict())
+    assert again.latency_setting(LatencySetting()) == LatencySetting(batch_size=8, seq_length=64)
+    assert again.pinned(LatencySetting()) == again  # what a recipe pins, a later run does not change
+    assert Recipe.of(PruneStep(macs=0.5)).pinned(LatencySetting(batch_size=8)) == Recipe.of(PruneStep(macs=0.5))
+    with pytest.raises(BertpressError, match="belong to a latency budget"):
+        PruneStep(macs=0.5, batch_size=8)
+    mixed = Recipe.of(PruneStep(latency=0.7, batch_size=8), PruneStep(latency=0.5, batch_size=16))
+    with pytest.raises(BertpressError, match="different batch sizes"):
+        mixed.latency_setting(LatencySetting())
 
 
 def test_one_budget_exactly(model_dir, rte_dir, tmp_path, capsys):

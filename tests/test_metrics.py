@@ -23,25 +23,25 @@ PREDICTED, LABELS = [1, 0, 1, 1], np.array([1, 0, 0, 1])
 def test_accuracy_and_f1():
     metrics = compute_metrics(get_task("mrpc"), _logits_for(PREDICTED), LABELS)
     # f1 = 2 tp / (2 tp + fp + fn) = 4 / 5
-    assert metrics == pytest.approx({"accuracy": 0.75, "f1": 0.8})
+    assert metrics == pytest.approx({"accuracy": 75.0, "f1": 80.0})
 
 
 def test_matthews_correlation():
     metrics = compute_metrics(get_task("cola"), _logits_for(PREDICTED), LABELS)
     # (tp tn - fp fn) / sqrt((tp+fp)(tp+fn)(tn+fp)(tn+fn)) = 2 / sqrt(3 * 2 * 2 * 1)
-    assert metrics == pytest.approx({"matthews_correlation": 2 / math.sqrt(12)})
+    assert metrics == pytest.approx({"matthews_correlation": 200 / math.sqrt(12)})
 
 
 def test_three_classes():
     metrics = compute_metrics(get_task("mnli"), _logits_for([0, 1, 2, 2, 1], 3), np.array([0, 1, 2, 0, 0]))
-    assert metrics == pytest.approx({"accuracy": 0.6})
+    assert metrics == pytest.approx({"accuracy": 60.0})
 
 
 def test_pearson_and_spearman_from_a_single_output():
     scores = np.array([[1.0], [2.0], [3.0], [5.0]])
     metrics = compute_metrics(get_task("stsb"), scores, np.array([1.0, 2.0, 3.0, 4.0]))
     # deviations (-1.5 -0.5 0.5 1.5) and (-1.75 -0.75 0.25 2.25): r = 6.5 / sqrt(5 * 8.75); the ranks agree.
-    assert metrics == pytest.approx({"pearson": 6.5 / math.sqrt(43.75), "spearman": 1.0})
+    assert metrics == pytest.approx({"pearson": 650 / math.sqrt(43.75), "spearman": 100.0})
 
 
 def test_constant_predictions_score_zero_quietly():

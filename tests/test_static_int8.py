@@ -13,8 +13,10 @@ from bertpress.data.calibration import Calibration, calibration_batches, held_ou
 from bertpress.data.sources import DataSource
 from bertpress.data.tasks import get_task
 from bertpress.export.onnx import StaticCalibration, export_config, export_onnx, input_names, static_feeds, write_onnx
-from bertpress.export.onnx_model import STATIC_INT8_FILE, OnnxClassifier
-from bertpress.export.openvino import OpenVinoClassifier, write_openvino
+from bertpress.export.onnx import STATIC_INT8_FILE
+from bertpress.export.openvino import write_openvino
+from bertpress.runtime.onnx import OnnxRuntimeModel
+from bertpress.runtime.openvino import OpenVinoModel
 from bertpress.measure.latency import sample_inputs
 from bertpress.models.adapters import get_adapter
 from bertpress.quantize import OnnxInt8Static, quantize_onnx_static
@@ -41,7 +43,7 @@ def test_static_int8_quantizes_attention_and_stays_close(tmp_path):
     # attention products of the two layers that keep heads
     assert sum(inputs_quantized) == 12 + 2 * 2
     assert report.int8_max_abs_diff < 0.5 and not (tmp_path / "static" / "model.onnx").exists()
-    assert isinstance(load(str(tmp_path / "static")), OnnxClassifier)
+    assert isinstance(load(str(tmp_path / "static")), OnnxRuntimeModel)
 
 
 def test_static_int8_falls_back_to_fp32_for_the_layers_that_lose_most(tmp_path):
@@ -102,7 +104,7 @@ def test_openvino_runs_pruned_models_exactly_and_int8_falls_back_per_layer(tmp_p
     model = distinctive_model("bert", pruned=True)  # an emptied attention block and an emptied FFN
     fp32 = write_openvino_into(tmp_path / "fp32", model)
     assert fp32.file == "openvino_model.xml" and fp32.max_abs_diff < 1e-4
-    assert isinstance(load(str(tmp_path / "fp32")), OpenVinoClassifier)
+    assert isinstance(load(str(tmp_path / "fp32")), OpenVinoModel)
     judged = []
 
     def judge(quantized):
@@ -114,7 +116,7 @@ def test_openvino_runs_pruned_models_exactly_and_int8_falls_back_per_layer(tmp_p
     int8 = write_openvino_into(tmp_path / "int8", model, StaticCalibration(feeds, judge))
     assert int8.file == "openvino_model.int8.xml" and int8.int8_mode == "static"
     assert int8.fp32_layers == [0] and int8.int8_max_abs_diff < 0.5
-    assert all(isinstance(model, OpenVinoClassifier) for model in judged)
+    assert all(isinstance(model, OpenVinoModel) for model in judged)
 
 
 def write_openvino_into(folder, model, static=None):

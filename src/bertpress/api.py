@@ -17,8 +17,7 @@ from .data.sources import DataSource, load_split
 from .data.tasks import get_task
 from .errors import BertpressError
 from .export.onnx import ExportReport, export_onnx
-from .export.onnx_model import OnnxClassifier, onnx_file_in
-from .measure.bench import BenchReport, bench
+from .measure.bench import BenchReport
 from .measure.evaluate import EvalReport
 from .measure.evaluate import evaluate as _evaluate
 from .measure.info import InfoReport, describe
@@ -26,10 +25,13 @@ from .measure.latency import LatencySetting
 from .models.heads import head_for
 from .measure.embeddings import RETRIEVAL_TASK, read_squad, squad_retrieval, sts_similarity
 from .models.embedder import load_embedder as _load_embedder
-from .models.loading import load_config, load_model, load_tokenizer, resolve_model
+from .models.loading import load_config, load_tokenizer, resolve_model
 from .models.pooling import Pooling
+from .models.positions import check_max_length
 from .optimize import Floor, NoModelMeetsTarget, OptimizeReport, Target, optimize
 from .outputs import check_output
+from .runtime.exported import ExportedModel
+from .runtime.loading import exported_file_in, load_any, load_exported
 from .steps import (
     CompressReport,
     DistillStep,
@@ -40,6 +42,7 @@ from .steps import (
     Recipe,
     gradual_recipe,
 )
+from .steps.backends import bench
 from .steps.runner import compress
 from .steps.workload import EmbeddingSetup
 from .train.finetune import EpochResult, FinetuneReport, TrainConfig
@@ -47,8 +50,8 @@ from .train.finetune import finetune as _finetune
 
 
 def load(model: str):
-    """A model folder, hub id or alias as a model in eval mode (an ONNX export as an ``OnnxClassifier``)."""
-    return load_model(model)
+    """A model folder, hub id or alias as a model in eval mode (an exported folder on its runtime)."""
+    return load_any(model)
 
 
 def evaluate(
@@ -76,11 +79,13 @@ def evaluate(
         return _evaluate_embedder(model, task, data, data_file, pooling, max_length, max_questions, progress)
     task_spec = get_task(task)
     split = task_spec.resolve_split(split)
-    head_for(task_spec).check(load_config(model), task_spec.name)
+    config = load_config(model)
+    head_for(task_spec).check(config, task_spec.name)
+    check_max_length(config, max_length, model)
     dataset = load_split(task_spec, split, data)
     tokenizer = load_tokenizer(model)
     return _evaluate(
-        load_model(model), tokenizer, task_spec, dataset, split=split, batch_size=batch_size,
+        load_any(model), tokenizer, task_spec, dataset, split=split, batch_size=batch_size,
         max_length=max_length, progress=progress,
     )
 
@@ -89,8 +94,8 @@ def load_embedder(model: str, pooling: str | None = None):
     """A sentence-embedding model (a sentence-transformers folder, pruned or not; an exported one
     runs on ONNX Runtime); ``pooling`` replaces or supplies the folder's pooling mode."""
     source = resolve_model(model)
-    if onnx_file_in(source):
-        exported = OnnxClassifier.from_folder(source)
+    if exported_file_in(source):
+        exported = load_exported(source)
         if exported.output_name != "sentence_embedding":
             raise BertpressError(f"{model} is an exported classifier, not a sentence-embedding model")
         return exported
@@ -104,6 +109,7 @@ def _evaluate_embedder(model, task, data, data_file, pooling, max_length, max_qu
         raise BertpressError(f"{RETRIEVAL_TASK} needs --data-file (a SQuAD v1.1 JSON file such as dev-v1.1.json)")
     if task == RETRIEVAL_TASK:
         read_squad(data_file)  # a bad file is refused before the model loads
+    check_max_length(load_config(model), max_length, model)
     embedder, tokenizer = load_embedder(model, pooling), load_tokenizer(model)
     if task == "stsb":
         return sts_similarity(embedder, tokenizer, data, max_length=max_length, progress=progress)
@@ -114,7 +120,7 @@ def _evaluate_embedder(model, task, data, data_file, pooling, max_length, max_qu
 
 def info(model: str, seq_length: int = 128) -> InfoReport:
     """Family, per-layer heads and FFN sizes, parameters and MACs of a model folder."""
-    return describe(load_model(model), seq_length)
+    return describe(load_any(model), seq_length)
 
 
 def export(
@@ -127,14 +133,16 @@ def export(
     (pooling and normalisation inside) and ``last_hidden_state`` (the token embeddings).
     """
     check_output(output, overwrite=overwrite, inputs=[model])
-    network = load_embedder(model, pooling) if embedding else load_model(model)
-    if isinstance(network, OnnxClassifier):
-        raise BertpressError(f"{model} is already an ONNX export")
+    network = load_embedder(model, pooling) if embedding else load_any(model)
+    if isinstance(network, ExportedModel):
+        raise BertpressError(f"{model} is already an exported model")
     try:
         tokenizer = load_tokenizer(model)
     except BertpressError:
         tokenizer = None  # the export is usable without one; the report says so
-    report = export_onnx(network, output, tokenizer=tokenizer, int8=int8, overwrite=overwrite, inputs=[model])
+    report = export_onnx(
+        network, output, tokenizer=tokenizer, int8=int8, overwrite=overwrite, inputs=[model], base_model=model
+    )
     return replace(report, tokenizer=tokenizer is not None)
 
 
@@ -151,7 +159,6 @@ def finetune(
     progress: bool = True,
 ) -> FinetuneReport:
     """Train ``model`` on ``task`` and save it to ``output``; nothing is written if anything fails."""
-    check_output(output, overwrite=overwrite, inputs=[model])
     return _finetune(
         model, get_task(task), data, output, config, max_train_samples=max_train_samples,
         overwrite=overwrite, on_epoch=on_epoch, progress=progress,
@@ -230,7 +237,7 @@ def distill_recipe(
     return Recipe(tuple(step for step in (drop_layers, prune, config) if step is not None))
 
 
-# ``bench`` (measure/bench.py), ``compress`` (steps/runner.py) and ``optimize`` (optimize/search.py)
+# ``bench`` (steps/backends.py), ``compress`` (steps/runner.py) and ``optimize`` (optimize/search.py)
 # are verbs of this module too.
 
 

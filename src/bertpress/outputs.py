@@ -19,27 +19,38 @@ def check_output(
 ) -> None:
     """Refuse an output folder whose replacement would lose something.
 
-    A non-empty folder needs ``overwrite``; the folder of an input (or one that holds it) is
-    refused even then, since replacing it deletes the input. ``inputs`` that are not existing
-    local paths (hub ids, aliases such as "minilm") cannot be harmed and are ignored. Callers
-    check before a long run, so that a refusal costs nothing.
+    A non-empty folder needs ``overwrite``. ``inputs`` are everything the run reads (model,
+    teacher, data, text, recipe): a folder that is one of them or holds one is refused even then,
+    and so is a non-empty folder inside an input folder, since replacing either deletes input
+    files. A new folder inside an input folder deletes nothing and is allowed. ``inputs`` that are
+    not existing local paths (hub ids, aliases such as "minilm") cannot be harmed and are ignored.
+    Callers check before a long run, so that a refusal costs nothing.
     """
     final = Path(path)
     if final.exists() and not final.is_dir():
         raise BertpressError(f"output {path} is a file, not a folder; choose another path")
     if final.is_dir():
-        if _holds_an_input(final, inputs):
-            raise BertpressError(f"output folder {path} is the input model's folder (or holds it); choose another")
-        if not overwrite and any(final.iterdir()):
-            raise BertpressError(f"output folder {path} exists and is not empty; pass --overwrite to replace it")
+        here, local = final.resolve(), _local_inputs(inputs)
+        held = next((source for source in local if here == source or here in source.parents), None)
+        if held is not None:
+            raise BertpressError(
+                f"output folder {path} is, or holds, input {held}: replacing it would delete that input; choose another"
+            )
+        if any(final.iterdir()):
+            holder = next((source for source in local if source in here.parents), None)
+            if holder is not None:
+                raise BertpressError(
+                    f"output folder {path} lies inside input {holder}: replacing it would delete part of that input; "
+                    "choose another"
+                )
+            if not overwrite:
+                raise BertpressError(f"output folder {path} exists and is not empty; pass --overwrite to replace it")
     _check_writable(final)
 
 
-def _holds_an_input(folder: Path, inputs: Iterable[str | os.PathLike]) -> bool:
-    """Whether ``folder`` is, or contains, one of the ``inputs`` that exist on disk (links resolved)."""
-    here = folder.resolve()
-    local = (Path(source).resolve() for source in inputs if Path(source).exists())
-    return any(here == source or here in source.parents for source in local)
+def _local_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
+    """The ``inputs`` that exist on disk, links resolved."""
+    return [Path(source).resolve() for source in inputs if Path(source).exists()]
 
 
 def _check_writable(final: Path) -> None:
@@ -69,6 +80,7 @@ def atomic_dir(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    follow_umask(staging)
     if final.exists():
         # The old folder goes only once the new one is in place: a crash between leaves both.
         old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=final.parent))
@@ -95,6 +107,20 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)  # a failed dump leaves no stray temporary file
         raise
+
+
+def follow_umask(folder: Path) -> None:
+    """Give everything under ``folder`` the modes the umask gives a new file or folder.
+
+    Some writers do not follow it: safetensors makes its files private (0600), and copies of
+    folders made in a private temporary folder keep its 0700.
+    """
+    umask = _umask()
+    for parent, folders, files in os.walk(folder):
+        for names, mode in ((folders, 0o777), (files, 0o666)):
+            for path in (Path(parent, name) for name in names):
+                if not path.is_symlink():  # a link's own mode means nothing; its target is not ours
+                    os.chmod(path, mode & ~umask)
 
 
 def _umask() -> int:

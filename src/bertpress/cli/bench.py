@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from ..measure.bench import BACKENDS
+from ..runtime.backends import BACKEND_NAMES
 from .common import add_json_option, emit, positive_int
 
 
@@ -27,7 +27,7 @@ def register(subparsers) -> None:
         "--backends",
         type=comma_list(_backend),
         metavar="B[,B...]",
-        help=f"backends to compare, from {','.join(BACKENDS)}; ONNX files are made on the fly",
+        help=f"backends to compare, from {','.join(BACKEND_NAMES)}; ONNX files are made on the fly",
     )
     parser.add_argument(
         "--min-time", type=float, default=1.0, metavar="SECONDS", help="timing per measurement (default 1)"
@@ -61,6 +61,6 @@ def comma_list(item: Callable[[str], object]) -> Callable[[str], tuple]:
 
 
 def _backend(name: str) -> str:
-    if name not in BACKENDS:
-        raise argparse.ArgumentTypeError(f"unknown backend '{name}' (choose from {', '.join(BACKENDS)})")
+    if name not in BACKEND_NAMES:
+        raise argparse.ArgumentTypeError(f"unknown backend '{name}' (choose from {', '.join(BACKEND_NAMES)})")
     return name

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..data.calibration import Calibration
-from ..data.sources import GLUE_DIR_ENV, DataSource
-from ..data.tasks import TASKS
+from ..data.tasks import GLUE_DIR_ENV, TASKS
 from ..errors import BertpressError
-from ..measure.latency import LatencySetting
 from ..outputs import write_json
 from ..reports import Report
+
+if TYPE_CHECKING:  # what the options become is imported when a command runs: --help must not load torch
+    from ..data.calibration import Calibration
+    from ..data.sources import DataSource
+    from ..measure.latency import LatencySetting
+
+# The options that name something a command reads: its --json FILE may be neither one nor inside one.
+INPUT_OPTIONS = (
+    "model", "teacher", "data_dir", "train_file", "dev_file", "text_file", "unlabeled_file", "data_file", "recipe",
+    "resume",
+)
 
 
 def add_json_option(parser: argparse.ArgumentParser) -> None:
@@ -63,6 +75,8 @@ def add_data_options(parser: argparse.ArgumentParser, task_required: bool = True
 
 
 def data_source(args: argparse.Namespace) -> DataSource:
+    from ..data.sources import DataSource
+
     return DataSource(
         data_dir=args.data_dir,
         train_file=args.train_file,
@@ -103,7 +117,9 @@ def add_pooling_option(parser) -> None:
 
 
 def embedding_setup(args: argparse.Namespace):
-    """The ``EmbeddingSetup`` the flags ask for; None without ``--embedding``."""
+    """The ``EmbeddingSetup`` the flags ask for; None without ``--embedding``. Without a text file
+    or a task, the shipped text sample is the text (a first run needs no data), and a line says so."""
+    from ..data.text_sample import SAMPLE_NAME
     from ..steps.workload import EmbeddingSetup
 
     if not args.embedding:
@@ -111,7 +127,7 @@ def embedding_setup(args: argparse.Namespace):
             raise BertpressError("--text-file is unlabeled text for a sentence embedder: add --embedding")
         return None
     if args.text_file is None and args.task is None:
-        raise BertpressError("--embedding needs text: --text-file FILE, or --task T for its training sentences")
+        print(f"bertpress {args.command}: no --text-file or --task: calibrating on {SAMPLE_NAME}", file=sys.stderr)
     return EmbeddingSetup(args.text_file, args.text_column, args.pooling, args.embedding_loss)
 
 
@@ -122,12 +138,39 @@ def emit(args: argparse.Namespace, report: Report) -> None:
         write_json(args.json, report.to_dict())
 
 
+def check_json_target(args: argparse.Namespace) -> None:
+    """Refuse a --json FILE that cannot be written, or that is or lies inside an input, before the
+    command runs: afterwards its output would already be written, and the run reported failed."""
+    if getattr(args, "json", None) is None:
+        return
+    target = Path(args.json)
+    output = getattr(args, "output", None)
+    if target.is_dir() or (output is not None and target.absolute() == Path(output).absolute()):
+        raise BertpressError(f"--json {args.json} is a folder (or the --output folder); give a file name")
+    ancestor = next(parent for parent in target.absolute().parents if parent.exists())
+    if not ancestor.is_dir():
+        raise BertpressError(f"--json {args.json} cannot be written: {ancestor} is a file")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise BertpressError(f"--json {args.json} cannot be written: no permission to write in {ancestor}")
+    for option in INPUT_OPTIONS:
+        source = getattr(args, option, None)
+        if source is not None and Path(source).exists() and _is_within(target, Path(source)):
+            raise BertpressError(f"--json {args.json} would write into the input --{option.replace('_', '-')} {source}")
+
+
+def _is_within(path: Path, place: Path) -> bool:
+    """Whether ``path`` is ``place`` or lies inside it (links resolved)."""
+    path, place = path.resolve(), place.resolve()
+    return path == place or place in path.parents
+
+
 def add_output_options(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--output", required=True, metavar="DIR", help=f"folder to write {what} to")
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace --output if it exists and is not empty (never the input model's folder)",
+        help="replace --output if it exists and is not empty (never an input's folder, one that holds an "
+        "input, or an existing one inside an input)",
     )
 
 
@@ -140,6 +183,8 @@ def add_calibration_options(parser: argparse.ArgumentParser) -> None:
 
 
 def calibration(args: argparse.Namespace) -> Calibration:
+    from ..data.calibration import Calibration
+
     return Calibration(num_samples=args.num_samples, seed=args.seed, max_length=args.max_length)
 
 
@@ -154,6 +199,8 @@ def add_latency_options(parser: argparse.ArgumentParser) -> None:
 
 
 def latency_setting(args: argparse.Namespace) -> LatencySetting:
+    from ..measure.latency import LatencySetting
+
     return LatencySetting(
         batch_size=args.batch_size, seq_length=args.seq_length, device=args.device, min_run_time=args.min_time
     )

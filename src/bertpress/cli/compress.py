@@ -55,5 +55,6 @@ def run(args: argparse.Namespace) -> None:
         overwrite=args.overwrite,
         checkpoints=checkpoint_folder(args),
         resume=args.resume,
+        inputs=[args.recipe],
     )
     emit(args, report)

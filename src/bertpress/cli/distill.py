@@ -36,6 +36,11 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--model", required=True, help="the fine-tuned model: teacher and starting point")
     parser.add_argument("--teacher", metavar="MODEL", help="another teacher with the same labels and vocabulary")
+    parser.add_argument(
+        "--teacher-labels-differ",
+        action="store_true",
+        help="distill from a --teacher whose label names or recorded task differ from the student's (same meaning)",
+    )
     add_output_options(parser, "the student")
     add_budget_options(parser, required=False)
     student = parser.add_argument_group("student")
@@ -87,6 +92,7 @@ def run(args: argparse.Namespace) -> None:
         raise api.BertpressError("give a budget (--macs, --latency, --params, ...), --drop-layers N, or a --teacher")
     config = api.DistillStep(
         teacher=args.teacher,
+        teacher_labels_differ=args.teacher_labels_differ,
         epochs=args.epochs,
         lr=args.lr,
         batch_size=args.train_batch_size,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..measure.embeddings import RETRIEVAL_TASK
+from ..data.tasks import RETRIEVAL_TASK
 from .common import add_data_options, add_json_option, add_pooling_option, data_source, emit, positive_int
 
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from ..train.finetune import EpochResult, TrainConfig
+from ..train.config import TrainConfig
 from .common import add_data_options, add_json_option, add_output_options, data_source, emit, number, positive_int
+
+if TYPE_CHECKING:
+    from ..train.finetune import EpochResult
 
 _DEFAULTS = TrainConfig()
 

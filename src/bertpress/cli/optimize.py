@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..measure.bench import BACKENDS
+from ..runtime.backends import BACKEND_NAMES
 from .bench import _backend, comma_list
 from .common import (
     add_calibration_options,
@@ -41,7 +41,7 @@ def register(subparsers) -> None:
         "--backend",
         type=comma_list(_backend),
         metavar="B[,B...]",
-        help=f"backends to try (default all: {','.join(BACKENDS)})",
+        help=f"backends to try (default all: {','.join(BACKEND_NAMES)})",
     )
     floor = parser.add_argument_group("floor (one of)")
     least = floor.add_mutually_exclusive_group(required=True)

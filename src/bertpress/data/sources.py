@@ -17,9 +17,7 @@ import datasets
 from datasets import ClassLabel, Dataset, Features, Value, load_dataset
 
 from ..errors import BertpressError
-from .tasks import Columns, Task
-
-GLUE_DIR_ENV = "BERTPRESS_GLUE_DIR"
+from .tasks import GLUE_DIR_ENV, Columns, Task
 
 # Builder and options per file suffix (any other suffix reads as TSV). GLUE's TSVs hold unbalanced
 # quotes (so no quoting), MRPC starts with a byte-order mark, and "NA"/"null" are words, not gaps.
@@ -46,6 +44,14 @@ class DataSource:
     text_columns: tuple[str, ...] | None = None
     label_column: str | None = None
 
+    @property
+    def glue_dir(self) -> str | None:
+        return self.data_dir or os.environ.get(GLUE_DIR_ENV)
+
+    def input_paths(self) -> tuple[str, ...]:
+        """The local files and folders examples may be read from (no output may replace them)."""
+        return tuple(path for path in (self.glue_dir, self.train_file, self.dev_file) if path)
+
 
 def load_split(task: Task, split: str, source: DataSource) -> Dataset:
     """The examples of ``split`` as ``text_a``, [``text_b``], ``label``; raises if none are usable."""
@@ -54,9 +60,8 @@ def load_split(task: Task, split: str, source: DataSource) -> Dataset:
     if custom_file:
         columns = Columns(source.text_columns or task.columns.text, source.label_column or task.columns.label)
         return _standardize(_read_file(Path(custom_file), columns), columns, task, custom_file)
-    data_dir = source.data_dir or os.environ.get(GLUE_DIR_ENV)
-    if data_dir:
-        return _load_glue_file(task, split, Path(data_dir))
+    if source.glue_dir:
+        return _load_glue_file(task, split, Path(source.glue_dir))
     return _load_from_hub(task, split)
 
 
@@ -77,7 +82,7 @@ def _load_glue_file(task: Task, split: str, data_dir: Path) -> Dataset:
 def _load_from_hub(task: Task, split: str) -> Dataset:
     if task.hub is None:
         raise BertpressError(f"task '{task.name}' has no hub dataset; pass --data-dir or --train-file/--dev-file")
-    hub_split = split.replace("dev", "validation")  # dev_matched -> validation_matched
+    hub_split = task.hub_split(split)
     try:
         dataset = load_dataset(*task.hub, split=hub_split)
     except (OSError, ValueError) as error:  # ConnectionError and DatasetNotFoundError are OSErrors

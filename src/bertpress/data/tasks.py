@@ -11,6 +11,10 @@ from dataclasses import dataclass
 
 from ..errors import BertpressError
 
+# Light constants the command line's help reads (importing data.sources would load datasets).
+GLUE_DIR_ENV = "BERTPRESS_GLUE_DIR"  # the GLUE folder when no --data-dir is given
+RETRIEVAL_TASK = "squad-retrieval"  # a sentence embedder's SQuAD retrieval (measure.embeddings), not in TASKS
+
 
 @dataclass(frozen=True)
 class Columns:
@@ -58,6 +62,10 @@ class Task:
         if split == "dev":
             return next(name for name in self.splits if name.startswith("dev"))
         raise BertpressError(f"task '{self.name}' has no split '{split}' (known: {', '.join(self.splits)})")
+
+    def hub_split(self, split: str) -> str:
+        """The hub dataset's name of ``split``: dev is validation (MNLI: dev_matched -> validation_matched)."""
+        return self.resolve_split(split).replace("dev", "validation")
 
 
 def _glue(name, folder, label_names, hub_text, file_columns, **fields) -> Task:

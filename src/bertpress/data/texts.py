@@ -1,5 +1,6 @@
-"""Unlabeled text for sentence-embedding models: a file of lines, a table's column, or the
-sentences of a registered task's training split (labels ignored, never the evaluation data).
+"""Unlabeled text for sentence-embedding models: a file of lines, a table's column, the
+sentences of a registered task's training split (labels ignored, never the evaluation data), or,
+when none is given, the text sample shipped in the package (``text_sample``).
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import numpy as np
 from ..errors import BertpressError
 from .sources import DataSource, load_split
 from .tasks import get_task
+from .text_sample import SAMPLE_NAME, sample_texts
 from .unlabeled import TABLES, table_column, text_lines
 
 
 @dataclass(frozen=True)
 class TextSource:
-    """Where the text comes from: ``text_file`` (with ``text_column`` for a table) or ``task``'s training split."""
+    """Where the text comes from: ``text_file`` (with ``text_column`` for a table), ``task``'s
+    training split, or with neither the shipped sample."""
 
     text_file: str | None = None
     text_column: str | None = None
@@ -25,19 +28,25 @@ class TextSource:
     data: DataSource = DataSource()
 
     def __post_init__(self):
-        if (self.text_file is None) == (self.task is None):
-            raise BertpressError("give the text as a text file or as a task whose training sentences to use (one of them)")
+        if self.text_file is not None and self.task is not None:
+            raise BertpressError("give the text as a text file or as a task whose training sentences to use, not both")
 
     def describe(self) -> str:
-        return self.text_file if self.text_file is not None else f"{self.task} training sentences"
+        if self.text_file is not None:
+            return self.text_file
+        return f"{self.task} training sentences" if self.task is not None else SAMPLE_NAME
 
     def load(self) -> list[str]:
         """Every distinct text, in the order first seen."""
-        texts = self._file_texts() if self.text_file is not None else self._task_texts()
-        texts = list(dict.fromkeys(text for text in texts if text.strip()))
+        texts = list(dict.fromkeys(text for text in self._texts() if text.strip()))
         if not texts:
             raise BertpressError(f"{self.describe()} has no text")
         return texts
+
+    def _texts(self) -> list[str]:
+        if self.text_file is not None:
+            return self._file_texts()
+        return self._task_texts() if self.task is not None else sample_texts()
 
     def _file_texts(self) -> list[str]:
         path = Path(self.text_file)

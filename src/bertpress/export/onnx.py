@@ -22,6 +22,7 @@ import onnx
 import torch
 from transformers import PretrainedConfig, PreTrainedModel
 
+from ..card import export_card, folder_files, write_card
 from ..errors import BertpressError
 from ..formatting import format_table
 from ..measure.latency import sample_inputs
@@ -31,9 +32,14 @@ from ..outputs import atomic_dir, write_json
 from ..quantize import OnnxInt8Static, quantize_onnx, quantize_onnx_static
 from ..quiet import quiet
 from ..reports import Report
-from .onnx_model import STATIC_INT8_FILE, OnnxClassifier, output_name
-from .optimize import Fusions, fuse_attention_per_layer, fuse_transformer_ops
+from ..runtime.backends import backend_of
+from ..runtime.exported import ExportedModel, output_name
+from ..runtime.onnx import OnnxRuntimeModel
+from .fusions import Fusions, fuse_attention_per_layer, fuse_transformer_ops
 
+FP32_FILE = backend_of("onnx", None).file
+INT8_FILE = backend_of("onnx", "dynamic").file
+STATIC_INT8_FILE = backend_of("onnx", "static").file  # int8 activations too (quantize.onnx_static)
 TOLERANCE = 1e-4  # max |logit difference| an fp32 graph may show against PyTorch
 TRACE_SHAPE = (2, 8)  # batch and length of the example the graph is traced with
 # Validation uses another batch size and length, so it also proves that both axes are dynamic.
@@ -84,11 +90,11 @@ class ExportReport(Report):
 @dataclass(frozen=True)
 class StaticCalibration:
     """What static int8 needs: sample inputs (graph input name → int64 array, one dict per batch)
-    and, for the per-layer fallback, a judge of a quantized model (an ``OnnxClassifier`` or
-    ``OpenVinoClassifier``): the points of agreement with fp32 it loses."""
+    and, for the per-layer fallback, a judge of a quantized model (an ``ExportedModel`` on ONNX
+    Runtime or OpenVINO): the points of agreement with fp32 it loses."""
 
     feeds: list[dict[str, np.ndarray]]
-    judge: Callable[[OnnxClassifier], float] | None = None
+    judge: Callable[[ExportedModel], float] | None = None
     config: OnnxInt8Static = OnnxInt8Static()
 
 
@@ -101,19 +107,23 @@ def export_onnx(
     static: StaticCalibration | None = None,
     overwrite: bool = False,
     inputs: Sequence[str] = (),
+    base_model: str | None = None,
 ) -> ExportReport:
-    """Write folder ``output`` atomically (see ``write_export``); ``overwrite`` and ``inputs``
-    as for ``outputs.atomic_dir``. ``bertpress.load`` loads the folder as an ``OnnxClassifier``."""
+    """Write folder ``output`` atomically (see ``write_export``) with its model card (naming
+    ``base_model``, the input's name); ``overwrite`` and ``inputs`` as for ``outputs.atomic_dir``.
+    ``bertpress.load`` runs the folder on ONNX Runtime."""
     with atomic_dir(output, overwrite=overwrite, inputs=inputs) as folder:
         report = write_export(model, folder, tokenizer=tokenizer, int8=int8, static=static)
+        task, embedder = getattr(model.config, "finetuning_task", None), output_name(model) == "sentence_embedding"
+        write_card(folder, export_card(report.to_dict(), base_model, task, embedder, folder_files(folder)))
     return replace(report, output=str(output))
 
 
 def write_export(
     model: PreTrainedModel, folder: Path, *, tokenizer=None, int8: bool = False, static: StaticCalibration | None = None
 ) -> ExportReport:
-    """Into the existing ``folder``: model.onnx (model.int8.onnx alone with ``int8``, or
-    model.int8-static.onnx alone with ``static``), config.json, the tokenizer and export.json."""
+    """Into the existing ``folder``: the fp32 graph (alone, or replaced by the dynamic int8 one
+    with ``int8`` or the static int8 one with ``static``), config.json, the tokenizer and export.json."""
     config = export_config(model)
     report = write_onnx(model.eval(), folder, config)
     config.save_pretrained(folder)
@@ -130,9 +140,9 @@ def write_export(
 def quantize_export(model: PreTrainedModel, folder: Path, report: ExportReport) -> ExportReport:
     """Replace an export folder's fp32 graph by its int8 copy, checked against ``model``."""
     config = export_config(model)
-    fp32, int8 = folder / "model.onnx", folder / "model.int8.onnx"
+    fp32, int8 = folder / FP32_FILE, folder / INT8_FILE
     quantize_onnx(fp32, int8)
-    diff = max_abs_diff(model, OnnxClassifier(int8, config), _check_inputs(config, report.inputs))
+    diff = max_abs_diff(model, OnnxRuntimeModel(int8, config), _check_inputs(config, report.inputs))
     fp32.unlink()  # the folder holds one model: the one asked for
     report = replace(report, file=int8.name, int8_max_abs_diff=diff, size_mb=weights_size_mb(int8), int8_mode="dynamic")
     write_json(folder / "export.json", report.to_dict())
@@ -155,10 +165,10 @@ def quantize_export_static(
     with tempfile.TemporaryDirectory(prefix="bertpress-static-") as scratch:
         plain = write_onnx(model, Path(scratch), config, fuse=False)
         prefixes = [adapter.layer_paths(index).layer for index in range(adapter.num_layers)]
-        judge = calibration.judge and (lambda path: calibration.judge(OnnxClassifier(path, config)))
+        judge = calibration.judge and (lambda path: calibration.judge(OnnxRuntimeModel(path, config)))
         outcome = quantize_onnx_static(Path(scratch) / plain.file, target, calibration.feeds, prefixes, calibration.config, judge)
-    diff = max_abs_diff(model, OnnxClassifier(target, config), _check_inputs(config, report.inputs))
-    (folder / "model.onnx").unlink()
+    diff = max_abs_diff(model, OnnxRuntimeModel(target, config), _check_inputs(config, report.inputs))
+    (folder / FP32_FILE).unlink()
     report = replace(
         report, file=target.name, int8_max_abs_diff=diff, size_mb=weights_size_mb(target), int8_mode="static",
         fp32_layers=outcome.fp32_layers,
@@ -172,7 +182,7 @@ def static_feeds(batches: Sequence[dict[str, torch.Tensor]], names: Sequence[str
     batches are sorted by length: the first ones hold only the shortest texts)."""
     count = max(1, min(len(batches), round(samples / max(len(batches[0]["input_ids"]), 1))))
     chosen = [batches[round(i * (len(batches) - 1) / max(count - 1, 1))] for i in range(count)]
-    defaults = {"token_type_ids": lambda batch: torch.zeros_like(batch["input_ids"])}  # as OnnxClassifier fills them
+    defaults = {"token_type_ids": lambda batch: torch.zeros_like(batch["input_ids"])}  # as ExportedModel fills them
     return [
         {name: (batch[name] if name in batch else defaults[name](batch)).cpu().numpy().astype(np.int64) for name in names}
         for batch in chosen
@@ -196,14 +206,14 @@ def _network(model):
 
 
 def write_onnx(model: PreTrainedModel, folder: Path, config: PretrainedConfig, fuse: bool = True) -> ExportReport:
-    """Trace, check and (with ``fuse``, where exact) fuse ``model`` into ``folder``/model.onnx."""
+    """Trace, check and (with ``fuse``, where exact) fuse ``model`` into ``folder``'s fp32 graph file."""
     names = input_names(model)
     check = _check_inputs(config, names)
-    path = folder / "model.onnx"
+    path = folder / FP32_FILE
     _trace(model, path, names)
     _require_exact(model, path, config, check, "the exported graph")
     fusions = _fuse_where_exact(model, path, config, check) if fuse else []
-    diff = max_abs_diff(model, OnnxClassifier(path, config), check)
+    diff = max_abs_diff(model, OnnxRuntimeModel(path, config), check)
     return ExportReport(path.name, names, _opset(path), fusions, diff, None, weights_size_mb(path))
 
 
@@ -214,7 +224,7 @@ def input_names(model: PreTrainedModel) -> list[str]:
     return ["input_ids", "attention_mask", *(["token_type_ids"] if types else [])]
 
 
-def max_abs_diff(model: PreTrainedModel, exported: OnnxClassifier, inputs: dict[str, torch.Tensor]) -> float:
+def max_abs_diff(model: PreTrainedModel, exported: ExportedModel, inputs: dict[str, torch.Tensor]) -> float:
     name = output_name(model)
     with torch.inference_mode():
         expected = getattr(model(**inputs), name)
@@ -265,7 +275,7 @@ def _with_token_types(inputs: dict[str, torch.Tensor], names: list[str]) -> dict
 def _require_exact(
     model: PreTrainedModel, path: Path, config: PretrainedConfig, check: dict[str, torch.Tensor], what: str
 ) -> None:
-    diff = max_abs_diff(model, OnnxClassifier(path, config), check)
+    diff = max_abs_diff(model, OnnxRuntimeModel(path, config), check)
     if diff > TOLERANCE:
         raise BertpressError(f"{what} differs from PyTorch by {diff:.3g} (tolerance {TOLERANCE:g})")
 

@@ -1,9 +1,7 @@
-"""OpenVINO: the exported graph as OpenVINO IR (fp32, or int8 through NNCF), and the model that runs it.
+"""OpenVINO: the exported graph as OpenVINO IR (fp32, or int8 through NNCF); ``runtime.openvino`` runs it.
 
 The IR is converted from the plain traced ONNX graph (OpenVINO reads standard ONNX ops, not ONNX
-Runtime's fused ones) and saved with fp32 weights. OpenVINO's CPU plugin would run fp32 models in
-bf16 on CPUs that have it (this one does); ``OpenVinoClassifier`` pins f32 so that an
-``openvino-fp32`` result means fp32, and int8 models keep f32 for what is not quantized.
+Runtime's fused ones) and saved with fp32 weights.
 
 OpenVINO cannot run zero-size matrices, which a pruned model has where a block lost every head
 or neuron: the graph is traced from a copy in which each such block keeps one unit with zero
@@ -17,42 +15,22 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from transformers import PreTrainedModel
 
-from ..errors import BertpressError, first_line
 from ..measure.size import weights_size_mb
 from ..models.adapters import get_adapter
 from ..models.modeling_bertpress import EmptyAttention
 from ..outputs import write_json
 from ..quantize import OpenVinoInt8, quantize_openvino
 from ..quantize.onnx_static import layer_nodes
+from ..runtime.backends import backend_of, weight_file
+from ..runtime.openvino import OpenVinoModel
 from .onnx import ExportReport, StaticCalibration, _check_inputs, export_config, max_abs_diff, write_onnx
-from .onnx_model import OPENVINO_FILES, OnnxClassifier
 
-FP32_FILE, INT8_FILE = OPENVINO_FILES
-
-
-class OpenVinoClassifier(OnnxClassifier):
-    """An OpenVINO IR file and its model's config, run by OpenVINO's CPU plugin (f32 where not int8)."""
-
-    def _start_session(self, threads: int | None) -> None:
-        import openvino as ov
-
-        options = {"INFERENCE_PRECISION_HINT": "f32"}
-        if threads:
-            options["INFERENCE_NUM_THREADS"] = threads
-        try:
-            self.compiled = ov.Core().compile_model(str(self.path), "CPU", options)
-        except RuntimeError as error:
-            raise BertpressError(f"{self.path} is damaged or not an OpenVINO model ({first_line(error)})") from error
-        self.input_names = [port.get_any_name() for port in self.compiled.inputs]
-        self.threads = threads
-
-    def _run(self, feeds: dict) -> np.ndarray:
-        return self.compiled(feeds)[self.compiled.output(self.output_name)]
+FP32_FILE = backend_of("openvino", None).file
+INT8_FILE = backend_of("openvino", "static").file
 
 
 def write_openvino(model: PreTrainedModel, folder: Path, static: StaticCalibration | None = None) -> ExportReport:
@@ -74,22 +52,22 @@ def write_openvino(model: PreTrainedModel, folder: Path, static: StaticCalibrati
         target = folder / INT8_FILE
     _saved(graph, target, config)
     config.save_pretrained(folder)
-    diff = max_abs_diff(model, OpenVinoClassifier(target, config), _check_inputs(config, plain.inputs))
+    diff = max_abs_diff(model, OpenVinoModel(target, config), _check_inputs(config, plain.inputs))
     report = replace(
         plain, file=target.name, max_abs_diff=diff if static is None else plain.max_abs_diff,
-        int8_max_abs_diff=diff if static is not None else None, size_mb=weights_size_mb(target.with_suffix(".bin")),
+        int8_max_abs_diff=diff if static is not None else None, size_mb=weights_size_mb(target.with_name(weight_file(target.name))),
         int8_mode="static" if static is not None else None, fp32_layers=outcome.fp32_layers if outcome else [],
     )
     write_json(folder / "export.json", report.to_dict())
     return report
 
 
-def _saved(graph, path: Path, config) -> OpenVinoClassifier:
+def _saved(graph, path: Path, config) -> OpenVinoModel:
     """Write ``graph`` to ``path`` (fp32 weights kept: OpenVINO would halve them by default)."""
     import openvino as ov
 
     ov.save_model(graph, str(path), compress_to_fp16=False)
-    return OpenVinoClassifier(path, config)
+    return OpenVinoModel(path, config)
 
 
 def _layer_ops(onnx_file: Path, adapter) -> dict[int, list[str]]:

@@ -11,7 +11,7 @@ from ..models.heads import TaskHead
 
 
 def model_scores(model, head: TaskHead, batches: Sequence[dict[str, torch.Tensor]]) -> torch.Tensor:
-    """``head``'s scores of ``model`` (PyTorch, or an exported ``OnnxClassifier``) on ``batches``."""
+    """``head``'s scores of ``model`` (PyTorch, or an exported model on its runtime) on ``batches``."""
     scores = []
     with torch.inference_mode():
         for batch in batches:

@@ -17,11 +17,10 @@ from scipy.stats import pearsonr, spearmanr
 from tqdm.auto import tqdm
 
 from ..data.sources import DataSource, load_split
-from ..data.tasks import get_task
+from ..data.tasks import RETRIEVAL_TASK, get_task
 from ..errors import BertpressError
 from .evaluate import EvalReport
 
-RETRIEVAL_TASK = "squad-retrieval"
 RETRIEVAL_METRICS = ("recall@1", "recall@10", "mrr@10", "ndcg@10")
 
 
@@ -72,14 +71,21 @@ def read_squad(path: str | Path) -> tuple[list[str], list[str], list[int]]:
         for article in articles:
             for paragraph in article["paragraphs"]:
                 for qa in paragraph["qas"]:
-                    questions.append(qa["question"])
+                    questions.append(_text(qa["question"], f"question {qa.get('id', len(questions) + 1)}", path))
                     gold.append(len(paragraphs))
-                paragraphs.append(paragraph["context"])
+                paragraphs.append(_text(paragraph["context"], f"paragraph {len(paragraphs) + 1}", path))
     except (ValueError, KeyError, TypeError) as error:
         raise BertpressError(f"{path} is not a SQuAD JSON file (data / paragraphs / context, qas / question)") from error
     if not questions:
         raise BertpressError(f"{path} has no questions")
     return paragraphs, questions, gold
+
+
+def _text(value, what: str, path: Path) -> str:
+    """``value`` if it is a string: a null or a number would fail deep inside the tokenizer."""
+    if not isinstance(value, str):
+        raise BertpressError(f"{path}: {what} is {json.dumps(value)}, not text")
+    return value
 
 
 def squad_retrieval(

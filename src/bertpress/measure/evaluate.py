@@ -28,6 +28,7 @@ from .metrics import compute_metrics
 @dataclass
 class EvalReport(Report):
     kind: ClassVar[str] = "evaluate"
+    version: ClassVar[int] = 2  # 2: metrics in points (version 1 had task metrics as fractions)
 
     task: str
     split: str

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..export.onnx_model import OnnxClassifier, torch_module
+from ..runtime.backends import backend_of_file
+from ..runtime.exported import ExportedModel, torch_module
 from ..formatting import format_table
 from ..models.adapters import get_adapter
 from ..models.shrink import source_layers
@@ -45,6 +46,13 @@ class InfoReport(Report):
         return f"{summary}\n\n{format_table(['layer', 'source layer', 'heads', 'FFN neurons'], rows)}"
 
 
+def _format(model) -> str:
+    """How the model is stored: pytorch, or the runtime and file of an export, e.g. ``onnx (model.onnx)``."""
+    if isinstance(model, ExportedModel):
+        return f"{backend_of_file(model.path.name).runtime} ({model.path.name})"
+    return "pytorch"
+
+
 def describe(model, seq_length: int = 128) -> InfoReport:
     """Architecture and size of a loaded model (PyTorch, or ONNX through its config)."""
     module = torch_module(model)
@@ -52,7 +60,7 @@ def describe(model, seq_length: int = 128) -> InfoReport:
     return InfoReport(
         family=module.config.model_type,
         architecture=type(module).__name__.removeprefix("Pruned"),
-        format=f"onnx ({model.path.name})" if isinstance(model, OnnxClassifier) else "pytorch",
+        format=_format(model),
         pruned=bool(getattr(module.config, "bertpress", None)),
         num_labels=module.config.num_labels,
         layers=adapter.num_layers,

@@ -1,19 +1,29 @@
 """Latency of one forward pass, timed by ``torch.utils.benchmark`` for PyTorch and ONNX models alike.
 
 A model here is anything with ``model(**inputs).logits``, ``model.config``, ``model.device`` and
-``model.to(device)``: a transformers classifier, or ``export.onnx_model.OnnxClassifier``.
+``model.to(device)``: a transformers model, or a ``runtime.exported.ExportedModel``.
+
+A comparison (dense against compressed, one backend against another) times its models in turn,
+round after round (``compare_latency``): a speedup is then a ratio of timings that met the same
+load. Each timing runs with no other runtime's threads busy: the process runs one model at a time,
+and ONNX Runtime sessions do not spin between runs (``runtime.onnx``).
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch.utils import benchmark
 
 from ..errors import BertpressError, first_line
+
+# Rounds of a comparison: enough for a median and a range that one busy moment does not move.
+ROUNDS = 5
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,53 @@ def sample_inputs(config, batch_size: int, seq_length: int, *, seed: int = 0) ->
     return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
 
 
+def timing_threads(setting: LatencySetting) -> int:
+    """The intra-op threads every runtime gets while timed: the setting's, or torch's current count."""
+    return setting.threads or torch.get_num_threads()
+
+
+@dataclass(frozen=True)
+class Timing:
+    """A model's latency over several rounds: the median of the per-round medians, and their range."""
+
+    median_ms: float
+    spread_ms: float  # largest minus smallest per-round median: how much the timing moved while measured
+    rounds: int
+
+    @classmethod
+    def of(cls, round_medians: list[float]) -> Timing:
+        return cls(statistics.median(round_medians), max(round_medians) - min(round_medians), len(round_medians))
+
+
+# A round's timer: given the seconds to spend, the median milliseconds of one call.
+RoundTimer = Callable[[float], float]
+
+
+def compare_latency(models: dict[str, Any], setting: LatencySetting, rounds: int = ROUNDS) -> dict[str, Timing]:
+    """Each model's latency at ``setting`` (a forward pass over a batch of random tokens), the
+    models timed in turn for ``rounds`` rounds of ``setting.min_run_time / rounds`` seconds each.
+
+    Interleaving makes a comparison fair on a machine whose load drifts: every model meets the same
+    busy and quiet moments, and the spread says how much they moved. Runs under
+    ``torch.inference_mode`` with ``timing_threads(setting)`` intra-op threads in every runtime;
+    each model is moved to ``setting.device`` for the measurement and back afterwards.
+    """
+    check_device(setting.device)
+    with ExitStack() as stack:
+        timers = {name: stack.enter_context(_model_timer(model, setting)) for name, model in models.items()}
+        return interleave(timers, setting.min_run_time / rounds, rounds)
+
+
+def interleave(timers: dict[str, RoundTimer], seconds: float, rounds: int) -> dict[str, Timing]:
+    """Every timer for ``seconds`` per round, in turn, ``rounds`` times. The direction alternates
+    so that no timer always runs right after the same other one (whose threads may still be winding down)."""
+    medians: dict[str, list[float]] = {name: [] for name in timers}
+    for number in range(rounds):
+        for name in list(timers) if number % 2 == 0 else reversed(list(timers)):
+            medians[name].append(timers[name](seconds))
+    return {name: Timing.of(values) for name, values in medians.items()}
+
+
 def measure_latency(
     model,
     batch_size: int,
@@ -48,27 +105,33 @@ def measure_latency(
     threads: int | None = None,
     min_run_time: float = 1.0,
 ) -> float:
-    """Median milliseconds of one forward pass over a ``batch_size`` × ``seq_length`` batch.
+    """Median milliseconds of one forward pass over a ``batch_size`` × ``seq_length`` batch
+    (``compare_latency`` of the model alone)."""
+    setting = LatencySetting(batch_size, seq_length, device, threads, min_run_time)
+    return compare_latency({"model": model}, setting)["model"].median_ms
 
-    Runs under ``torch.inference_mode`` with ``threads`` intra-op threads (default: torch's
-    current count). The model is moved to ``device`` for the measurement and back afterwards.
-    """
-    check_device(device)
-    threads = threads or torch.get_num_threads()
-    inputs = {name: tensor.to(device) for name, tensor in sample_inputs(model.config, batch_size, seq_length).items()}
+
+@contextmanager
+def _model_timer(model, setting: LatencySetting) -> Iterator[RoundTimer]:
+    """A round timer of ``model``'s forward pass, warmed up, with the model on the setting's device."""
+    threads = timing_threads(setting)
+    batch = sample_inputs(model.config, setting.batch_size, setting.seq_length)
+    inputs = {name: tensor.to(setting.device) for name, tensor in batch.items()}
 
     @torch.inference_mode()
     def forward():
         return model(**inputs)
 
-    with _on_device(model, device):
+    with _on_device(model, setting.device):
         _use_threads(model, threads)
         try:
-            return time_callable(forward, device, threads, min_run_time)
+            forward()  # warm-up: first-call allocations and kernel selection are not latency
         except (IndexError, RuntimeError) as error:  # e.g. more tokens than the model has positions
             raise BertpressError(
-                f"the model cannot run {batch_size} sequence(s) of {seq_length} tokens: {first_line(error)}"
+                f"the model cannot run {setting.batch_size} sequence(s) of {setting.seq_length} tokens: {first_line(error)}"
             ) from error
+        timer = benchmark.Timer(stmt="fn()", globals={"fn": forward}, num_threads=threads)
+        yield lambda seconds: timer.blocked_autorange(min_run_time=seconds).median * 1000
 
 
 def time_callable(

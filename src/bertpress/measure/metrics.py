@@ -1,4 +1,7 @@
-"""Task metrics (the official GLUE ones), computed from logits with scikit-learn and scipy."""
+"""Task metrics (the official GLUE ones), computed from logits with scikit-learn and scipy.
+
+Every metric bertpress reports is in points, 0 to 100 (correlations -100 to 100): accuracy 86.0,
+not 0.86, the scale of the embedders' and retrieval metrics and of published tables."""
 
 from __future__ import annotations
 
@@ -44,7 +47,7 @@ def predictions(task: Task, logits: np.ndarray) -> np.ndarray:
 
 
 def compute_metrics(task: Task, logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """``{metric: value}`` for each of the task's metrics, as fractions (accuracy 0.86, not 86)."""
+    """``{metric: value}`` for each of the task's metrics, in points (accuracy 86.0, not 0.86)."""
     predicted = predictions(task, logits)
     labels = np.asarray(labels)
-    return {name: float(METRICS[name](labels, predicted)) for name in task.metrics}
+    return {name: 100 * float(METRICS[name](labels, predicted)) for name in task.metrics}

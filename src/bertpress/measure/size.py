@@ -9,13 +9,11 @@ import torch
 from torch import nn
 
 from ..errors import BertpressError
+from ..runtime.backends import EXPORTED_FILES, weight_file
 
 # What loads from a model folder, in the order loaders prefer them: the first pattern that
-# matches names the weights (safetensors shards, else .bin shards, else an ONNX export).
-_WEIGHT_PATTERNS = (
-    "model*.safetensors", "pytorch_model*.bin", "model.onnx", "model.int8.onnx", "model.int8-static.onnx",
-    "openvino_model.bin", "openvino_model.int8.bin",
-)
+# matches names the weights (safetensors shards, else .bin shards, else an exported model's).
+_WEIGHT_PATTERNS = ("model*.safetensors", "pytorch_model*.bin", *(weight_file(file) for file in EXPORTED_FILES))
 
 
 def weights_size_mb(path: str | Path) -> float:

@@ -19,12 +19,12 @@ from transformers import (
 )
 
 from ..errors import BertpressError, first_line
-from ..export.onnx_model import EXPORTED_FILES, OnnxClassifier, onnx_file_in
 from ..quantize import Int8Dynamic, quantize
 from ..quiet import quiet_transformers
 from .modeling_bertpress import pruned_class_for
 
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", *EXPORTED_FILES)
+# A PyTorch folder's weights (exported files are ``runtime``'s business).
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 
 
 def _bundled_minilm() -> str:
@@ -38,7 +38,7 @@ MODEL_ALIASES = {"minilm": _bundled_minilm}
 
 
 def resolve_model(name_or_path: str) -> str:
-    """A local folder path or a hub id for ``name_or_path``; raises if a local folder is unusable."""
+    """A local folder path or a hub id for ``name_or_path``; raises if a local folder is not a model folder."""
     if name_or_path in MODEL_ALIASES:
         return MODEL_ALIASES[name_or_path]()
     path = Path(name_or_path)
@@ -49,9 +49,13 @@ def resolve_model(name_or_path: str) -> str:
         raise BertpressError(f"model folder not found: {name_or_path}")
     if not (path / "config.json").is_file():
         raise BertpressError(f"not a model folder (no config.json): {name_or_path}")
-    if not any((path / name).is_file() for name in WEIGHT_FILES):
-        raise BertpressError(f"no model weights (model.safetensors or pytorch_model.bin) in {name_or_path}")
     return str(path)
+
+
+def _require_weights(name_or_path: str, source: str) -> None:
+    """Refuse a local folder with no PyTorch weights in one line, before transformers tries."""
+    if Path(source).is_dir() and not any((Path(source) / name).is_file() for name in WEIGHT_FILES):
+        raise BertpressError(f"no model weights (model.safetensors or pytorch_model.bin) in {name_or_path}")
 
 
 def load_config(name_or_path: str) -> PretrainedConfig:
@@ -63,15 +67,14 @@ def load_config(name_or_path: str) -> PretrainedConfig:
         raise BertpressError(f"could not load model '{name_or_path}': {first_line(error)}") from error
 
 
-def load_model(name_or_path: str, num_labels: int | None = None) -> PreTrainedModel | OnnxClassifier:
+def load_model(name_or_path: str, num_labels: int | None = None) -> PreTrainedModel:
     """A sequence-classification model in eval mode; a pruned folder loads without remote code.
 
-    ``num_labels`` gives a base model (no task head yet) a fresh head of that size. A folder
-    written by ``bertpress export`` loads as an ``OnnxClassifier`` run by ONNX Runtime.
+    ``num_labels`` gives a base model (no task head yet) a fresh head of that size. An exported
+    folder is ``runtime.loading``'s to load.
     """
     source = resolve_model(name_or_path)
-    if onnx_file_in(source):
-        return OnnxClassifier.from_folder(source)
+    _require_weights(name_or_path, source)
     config = load_config(name_or_path)
     if getattr(config, "bertpress", None):
         model = _from_pretrained(name_or_path, pruned_class_for(config.architectures[0]), source)
@@ -85,6 +88,7 @@ def load_model(name_or_path: str, num_labels: int | None = None) -> PreTrainedMo
 def load_encoder(name_or_path: str) -> PreTrainedModel:
     """The bare encoder (``AutoModel``: hidden states, no task head) in eval mode; pruned or not."""
     source = resolve_model(name_or_path)
+    _require_weights(name_or_path, source)
     config = load_config(name_or_path)
     if getattr(config, "bertpress", None):
         stock = config.architectures[0] if config.architectures else ""
@@ -130,11 +134,31 @@ def _check_finite(model: torch.nn.Module) -> None:
 
 
 def load_tokenizer(name_or_path: str):
+    """The model's tokenizer; refuses one that knows no word (see ``_check_knows_words``)."""
     source = resolve_model(name_or_path)
     try:
-        return AutoTokenizer.from_pretrained(source)
+        tokenizer = AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError) as error:
         raise BertpressError(f"could not load a tokenizer for '{name_or_path}': {first_line(error)}") from error
+    _check_knows_words(tokenizer, name_or_path)
+    return tokenizer
+
+
+def _check_knows_words(tokenizer, name_or_path: str) -> None:
+    """Refuse a tokenizer whose vocabulary holds nothing but special tokens.
+
+    From a folder without tokenizer files transformers builds one from the config alone: [PAD],
+    [UNK], [CLS], [SEP], [MASK]. Every word then becomes [UNK], and the model runs, scores and is
+    saved as if nothing were wrong. Looking at the vocabulary rather than at which files exist or
+    how a test sentence splits holds for every tokenizer format (WordPiece, BPE, SentencePiece)
+    and every language.
+    """
+    special = set(tokenizer.all_special_tokens)
+    if all(token in special for token in tokenizer.get_vocab()):
+        raise BertpressError(
+            f"{name_or_path} has no tokenizer (its vocabulary would hold only special tokens, so every word "
+            "would be unknown); copy the tokenizer files of the model it came from into it"
+        )
 
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -5,21 +5,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from ..steps import DistillStep, DropLayersStep, ExportStep, PruneStep, QuantizeStep, Recipe, StepConfig
+from ..steps import DistillStep, DropLayersStep, PruneStep, Recipe, StepConfig
+from ..steps.backends import backend_steps
 
 # The MACs ratios tried without retraining, as in the gradual schedule: about 0.7x apart.
 LADDER = (0.7, 0.5, 0.35, 0.25, 0.15, 0.1)
-
-# How each backend is made from a PyTorch model, as recipe steps.
-BACKEND_STEPS: dict[str, tuple[StepConfig, ...]] = {
-    "torch-fp32": (),
-    "torch-int8": (QuantizeStep(backend="torch"),),
-    "onnx-fp32": (ExportStep(),),
-    "onnx-int8": (QuantizeStep(),),
-    "onnx-int8-static": (QuantizeStep(mode="static"),),
-    "openvino-fp32": (ExportStep(format="openvino"),),
-    "openvino-int8": (QuantizeStep(backend="openvino", mode="static"),),
-}
 
 
 @dataclass(frozen=True)
@@ -59,5 +49,5 @@ class Structure:
 
 def candidate_recipe(structure: Structure, backend: str, num_layers: int) -> Recipe | None:
     """The recipe that makes this candidate (None for the dense model as it is)."""
-    steps = [*structure.steps(num_layers), *BACKEND_STEPS[backend]]
+    steps = [*structure.steps(num_layers), *backend_steps(backend)]
     return Recipe(tuple(steps)) if steps else None

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from ..formatting import format_table
+from ..measure.machine import Machine
 from ..reports import Report
 
 
@@ -21,14 +22,19 @@ class CandidateResult:
     recipe: dict | None  # the steps that make it (None: the dense model as it is)
     macs_ratio: float
     params: int
-    predicted_ms: float  # the cost model's price at the target batch
+    # The price at the target batch before it was timed (optimize.policy.price: the measured model of
+    # the nearest shape on the same backend, scaled by the latency table)
+    predicted_ms: float
     agreement: float | None = None  # the proxy: points of agreement with the dense model, held-out text
     metric: float | None = None  # dev metric in points (None: screened out)
-    latency_ms: float | None = None  # measured at the target batch
-    latency_b1_ms: float | None = None
+    # Measured at the target batch, on the run's clock: its ratio to the dense model on the same
+    # backend (timed in turn) times that dense model's timing at the start of the run
+    latency_ms: float | None = None
+    latency_b1_ms: float | None = None  # the same at batch 1
     size_mb: float | None = None
     note: str = ""  # why it stopped where it did
     seconds: float = 0.0  # what making and judging it took
+    latency_spread_ms: float | None = None  # the range of latency_ms's per-round medians
 
 
 @dataclass
@@ -54,6 +60,13 @@ class OptimizeReport(Report):
     chosen: int | None = None
     timings_s: dict = field(default_factory=dict)
     output: str = ""
+    machine: Machine | None = None  # where the timings ran (None in older reports)
+    dense: list[int] = field(default_factory=list)  # indices of the dense model's candidates, one per backend
+
+    @property
+    def fastest_dense_ms(self) -> float | None:
+        """The dense model on its fastest backend, at the target batch (timed in this run)."""
+        return min((self.candidates[i].latency_ms for i in self.dense if self.candidates[i].latency_ms is not None), default=None)
 
     def render(self) -> str:
         lines = [
@@ -61,11 +74,13 @@ class OptimizeReport(Report):
             f"{self.seq_length} (dense fp32 PyTorch {self.dense_ms:.1f} ms, {self.dense_b1_ms:.2f} ms at batch 1), "
             f"floor {self.metric_name} >= {self.floor_metric:.2f} (dense {self.dense_metric:.2f}); "
             f"{len(self.candidates)} candidates in {self.seconds / 60:.1f} of {self.time_budget_s / 60:.0f} min.",
+            *([f"Machine: {self.machine.describe()}"] if self.machine else []),
             "",
             format_table(_headers(self.batch_size), [self._row(i) for i in self._order()]),
             "",
-            "* chosen, ^ on the front (no other candidate is both faster and better). Speedups against dense "
-            "fp32 PyTorch, timed in the same run.",
+            "* chosen, ^ on the front (no other candidate is both faster and better). Latency: median of rounds "
+            "timed in turn with the dense model on the same backend, ± the range of the rounds. Speedups against "
+            "dense fp32 PyTorch and against the dense model on its fastest backend, all timed in this run.",
         ]
         if self.chosen is None:
             lines.append("No candidate met both the target and the floor.")
@@ -85,12 +100,15 @@ class OptimizeReport(Report):
         c = self.candidates[index]
         mark = ("*" if index == self.chosen else "") + ("^" if index in self.front else "")
         measured = c.latency_ms is not None
+        spread = f" ±{c.latency_spread_ms:.1f}" if c.latency_spread_ms is not None else ""
+        fastest = self.fastest_dense_ms
         return [
             mark, c.label, c.backend, f"{c.macs_ratio:.2f}", _points(c.agreement), _points(c.metric),
             "" if c.metric is None else f"{c.metric - self.dense_metric:+.2f}",
-            f"{c.latency_b1_ms:.2f}" if measured else "", f"{c.latency_ms:.1f}" if measured else f"~{c.predicted_ms:.0f}",
+            f"{c.latency_b1_ms:.2f}" if measured else "", f"{c.latency_ms:.1f}{spread}" if measured else f"~{c.predicted_ms:.0f}",
             f"{self.dense_b1_ms / c.latency_b1_ms:.2f}x" if measured else "",
             f"{self.dense_ms / c.latency_ms:.2f}x" if measured else "",
+            f"{fastest / c.latency_ms:.2f}x" if measured and fastest else "",
             "" if c.size_mb is None else f"{c.size_mb:.1f}", c.note,
         ]
 
@@ -126,7 +144,7 @@ class OptimizeReport(Report):
 
 def _headers(batch_size: int) -> list[str]:
     return ["", "model", "backend", "MACs", "agreement", "dev", "change", "ms b1", f"ms b{batch_size}", "speedup b1",
-            f"speedup b{batch_size}", "MB", "note"]
+            f"speedup b{batch_size}", f"vs fastest dense b{batch_size}", "MB", "note"]
 
 
 def _points(value: float | None) -> str:

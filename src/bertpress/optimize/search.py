@@ -1,23 +1,25 @@
 """Find the most accurate model that meets a latency target, within a time budget.
 
-One run shares what candidates have in common: the calibration batches, one Fisher pass on the
-dense model (every retraining-free prune searches its masks from it), one latency table (the
-cost model that prices a structure before it is built) and the dense model's latency on each
-backend. The steps:
+This is the driver: it makes and measures what the policy (``optimize.policy``) asks for, with the
+runner's machinery (``steps.runner.prepare``, the recipe steps, ``steps.backends.deploy``). One run
+shares what candidates have in common: the prepared state (calibration batches, scorer,
+reference), one Fisher pass on the dense model and each MACs ratio's mask selection (a rung's price
+and its prune use the same masks), one latency table, and the dense model on every backend, which
+every candidate is timed beside. The steps:
 
-1. Measure the dense model on every backend: its latency gives each backend's factor on the
-   table's price, and the dense model on each backend is a candidate itself.
-2. Price the MACs ladder (a mask search each, no pruning) and prune, without retraining, the
-   (at most three) largest structures priced to meet the target: they keep the most.
-3. Make every backend of each structure; screen each on the proxy (agreement with the dense
-   model on held-out training text); evaluate on the dev set those that no candidate measured
-   as fast agrees clearly better than, and measure their latency at the target batch and at 1.
-4. With time left, distil the largest structures priced to meet the target (and a layer-drop
-   student of the same MACs), and judge their backends the same way; then prune the rest of
-   the ladder, which completes the front.
-5. Choose, among the candidates whose measured latency meets the target and whose dev metric
-   meets the floor, the most accurate (then the fastest).
+1. Prepare the dense model, make it on every backend and time them all in turn: the dense rows of
+   the report, and the first measured prices.
+2. Prune rungs of the MACs ladder without retraining, in the order ``policy.next_rung`` gives (the
+   largest priced to meet the target first; after a rung misses the floor, the rungs above it
+   first). Each is made on every backend, screened on the proxy (agreement with the dense model on
+   held-out training text), evaluated on the dev set and timed; each timing reprices the others.
+3. With time left, distil the largest rungs priced to meet the target (and a layer-drop student of
+   the same MACs), judged the same way; then prune the rest of the ladder, completing the front.
+4. Choose (``policy.choose``) the most accurate candidate that meets the target and the floor.
 
+Latencies are on the run's clock: a candidate's ratio to the dense model on the same backend, the
+two timed in turn, times that dense model's timing at the start (taken in turn with dense fp32
+PyTorch, the target's reference), so a busy moment of the machine mid-run moves no comparison.
 The clock is checked before each piece of work, against what that kind of work took so far.
 """
 
@@ -35,30 +37,38 @@ from pathlib import Path
 
 from ..data.calibration import Calibration
 from ..data.sources import DataSource
-from ..data.tokenize import mean_length
-from ..errors import BertpressError
+from ..errors import BertpressError, first_line
 from ..measure.agreement import AgreementProxy
-from ..measure.bench import BACKENDS
-from ..measure.cost import MacsBudget, Reference, resolve_budget
-from ..measure.latency import LatencySetting, measure_latency
+from ..measure.cost import MacsBudget, resolve_budget
+from ..measure.latency import LatencySetting, Timing, compare_latency, timing_threads
 from ..measure.latency_table import latency_table
+from ..measure.machine import this_machine
 from ..measure.macs import count_params, model_macs
-from ..measure.size import state_dict_size_mb
-from ..models.adapters import get_adapter
 from ..models.loading import load_tokenizer
 from ..outputs import atomic_dir, check_output, write_json
-from ..prune.search import search_masks
-from ..steps import apply_step
-from ..steps.runner import save_state
+from ..runtime.backends import BACKENDS, backend_of
+from ..steps import DistillStep, apply_step
+from ..steps.backends import deploy, deployed_size_mb
+from ..steps.runner import prepare, save_state
 from ..steps.state import State
 from ..steps.workload import TaskWorkload
-from .candidates import BACKEND_STEPS, LADDER, Structure, candidate_recipe
+from . import policy
+from .candidates import LADDER, Structure, candidate_recipe
 from .goals import Floor, Target
 from .report import CandidateResult, OptimizeReport, pareto_front
 
 HELD_OUT = 256  # training examples outside calibration that the proxy is judged on
-PROXY_NOISE = 0.5  # points of agreement within which two candidates count as equally good
 MIN_BUDGET_S = 60.0  # below this no candidate can be made and judged
+# Seconds assumed for making and judging one backend of a model until one was timed (an int8
+# export and calibration of a MiniLM-size model, its dev evaluation and its timings).
+GUESSED_BACKEND_S = 20.0
+# A prune (mask search, rearrangement, reconstruction) takes about this many Fisher passes,
+# until one was timed.
+PRUNE_PER_FISHER = 2.0
+# A distillation leaves this multiple of the time its student's backends took to judge last time.
+JUDGING_MARGIN = 1.2
+# The target's reference: the dense model run by fp32 PyTorch.
+REFERENCE_BACKEND = backend_of("torch", None).name
 
 
 class NoModelMeetsTarget(BertpressError):
@@ -67,13 +77,36 @@ class NoModelMeetsTarget(BertpressError):
 
 @dataclass
 class _Built:
-    """A structure made and saved to scratch space, with what its backends need."""
+    """A structure made and saved to scratch space, with what pricing and saving it need."""
 
     structure: Structure
     folder: Path  # the PyTorch model, saved
     macs_ratio: float
     params: int
-    predicted_torch_ms: float
+    table_ms: float  # the latency table's price of its shape (fp32 PyTorch, target batch)
+
+
+class _Clock:
+    """The time budget: what is left, what each kind of work took the last time, progress lines."""
+
+    def __init__(self, budget_s: float, progress: bool):
+        self.budget_s, self.progress = budget_s, progress
+        self.started = time.perf_counter()
+        self.took: dict[str, float] = {}  # seconds the last piece of work of each kind took
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def left(self) -> float:
+        return self.budget_s - self.elapsed()
+
+    def expects(self, kind: str) -> float:
+        """Seconds the next piece of work of ``kind`` should take (``prune`` is set at the start)."""
+        return self.took.get(kind, GUESSED_BACKEND_S if kind == "backend" else 0.0)
+
+    def say(self, message: str) -> None:
+        if self.progress:
+            print(f"[{_minutes(self.elapsed())} elapsed, {_minutes(max(self.left(), 0))} left] {message}", file=sys.stderr, flush=True)
 
 
 class Search:
@@ -82,181 +115,164 @@ class Search:
     def __init__(self, model: str, task: str, *, target: Target, floor: Floor, time_budget_s: float,
                  backends: list[str], data: DataSource, calibration: Calibration, distill: bool,
                  layer_drop: bool, min_run_time: float, progress: bool, workdir: Path):
-        self.model_name, self.target, self.floor = model, target, floor
-        self.budget_s, self.backends = time_budget_s, backends
-        self.calibration, self.distill, self.layer_drop = calibration, distill, layer_drop
-        self.progress, self.workdir = progress, workdir
-        self.latency = LatencySetting(target.batch_size, target.seq_length, min_run_time=min_run_time)
-        self.started = time.perf_counter()
+        self.model_name, self.target, self.floor, self.backends = model, target, floor, backends
+        self.calibration, self.distill, self.layer_drop, self.workdir = calibration, distill, layer_drop, workdir
+        self.clock = _Clock(time_budget_s, progress)
+        at_target = LatencySetting(target.batch_size, target.seq_length, min_run_time=min_run_time)
+        self.settings = {"target": at_target, "b1": replace(at_target, batch_size=1)}  # the two timings of a candidate
         self.workload = TaskWorkload(task, data)
         self.candidates: list[CandidateResult] = []
-        self.states: dict[int, tuple[_Built, State]] = {}  # candidate index → how to save it
-        self.took: dict[str, float] = {}  # seconds the last piece of work of each kind took
-
-    # --- the clock ---------------------------------------------------------------------------
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.started
-
-    def left(self) -> float:
-        return self.budget_s - self.elapsed()
-
-    def affords(self, kind: str, guess: float) -> bool:
-        return self.left() > self.took.get(kind, guess)
+        self.saved: dict[int, tuple[_Built, State]] = {}  # candidate index → how to save it
+        self.rungs_made: dict[float, _Built] = {}  # ladder rung → its retraining-free structure
+        self.timed: list[policy.Timed] = []  # every measurement at the target batch, for prices
+        self.dense: dict[str, object] = {}  # backend → the dense model on it, which candidates are timed beside
+        self.dense_timing: dict[str, dict[str, Timing]] = {}  # setting → backend → the dense model's timing at the start
 
     def say(self, message: str) -> None:
-        if self.progress:
-            print(f"[{_minutes(self.elapsed())} elapsed, {_minutes(max(self.left(), 0))} left] {message}", file=sys.stderr, flush=True)
+        self.clock.say(message)
 
     # --- the run -----------------------------------------------------------------------------
     def run(self) -> OptimizeReport:
         self.setup()
-        dense = _Built(Structure(), self.save_structure(self.parent.model, "dense"), 1.0, self.dense_params, self.dense_ms)
-        self.judge_backends(dense, self.parent, screen=False)  # the dense model on each backend prices the others
-        self.backend_factor = {
-            c.backend: c.latency_ms / self.dense_ms for c in self.candidates if c.latency_ms is not None
-        }
-        prices = {macs: self.price(macs) for macs in LADDER}
-        meets = [macs for macs in LADDER if prices[macs] * self.best_factor() <= self.target_ms * 1.15][:3]
-        built = self.prune_ladder(meets, prices)
+        self.judge_dense()
+        self.search_ladder()
         if self.distill:
-            self.distill_best(built)
-        self.prune_ladder([macs for macs in LADDER if macs not in meets], prices)  # the rest of the front
+            self.distil()
+        for macs in policy.front_rungs(self.rungs()):
+            if not self.prune(macs):
+                break
         return self.report()
 
     def setup(self) -> None:
+        """The runner's preparation, the proxy, the one Fisher pass every retraining-free prune
+        shares, and the latency table that prices shapes."""
         self.say("loading the model, calibrating, and measuring the dense model")
         network = self.workload.load(self.model_name)
         tokenizer = load_tokenizer(self.model_name)
-        batches = self.workload.prepare(network, tokenizer, self.calibration)
-        held_out = self.workload.held_out(tokenizer, self.calibration, HELD_OUT) or batches[-HELD_OUT // 32:]
-        self.seq_length = mean_length(batches)
-        self.score = self.workload.scorer(tokenizer, self.calibration.max_length, progress=False)
-        self.metric_name = self.workload.task.main_metric
-        self.dense_metric = 100 * self.score(network)[self.metric_name]
-        self.dense_ms = self.time(network, self.target.batch_size)
-        self.dense_b1_ms = self.time(network, 1)
-        self.target_ms, self.floor_metric = self.target.ms(self.dense_ms), self.floor.metric(self.dense_metric)
+        prepared = prepare(network, tokenizer, self.workload, self.calibration, self.settings["target"], self.workdir,
+                           progress=self.clock.progress, timings={})
+        # Candidates are scored quietly (the progress lines say what is judged); the search never
+        # changes the prepared model (it prunes copies), so it is the teacher as it is.
+        quiet = self.workload.scorer(tokenizer, self.calibration.max_length, progress=False)
+        self.parent = replace(prepared.state, score=quiet, original=network)
+        held_out = self.workload.held_out(tokenizer, self.calibration, HELD_OUT) or self.parent.calibration[-HELD_OUT // 32:]
         self.proxy = AgreementProxy(network, self.workload.head, held_out)
-        self.dense_params = count_params(network)
-        adapter = get_adapter(network)
-        self.num_layers = adapter.num_layers
-        reference = Reference(adapter.heads_per_layer(), adapter.neurons_per_layer(), self.dense_params, self.dense_ms, self.seq_length)
-        self.parent = State(
-            network, tokenizer, self.workload, self.workload.head, batches, reference, self.latency, self.workdir,
-            max_length=self.calibration.max_length, score=self.score, original=network,
-            progress=self.progress,
-        )
-        self.parent.gradients()  # the one Fisher pass every retraining-free prune shares
-        self.table = latency_table(adapter, self.target.batch_size, self.target.seq_length, progress=self.progress)
-        self.other_ms = max(self.dense_ms - self.table.encoder_ms(reference.heads_per_layer, reference.neurons_per_layer), 0.0)
-        self.dense_macs = model_macs(adapter, self.seq_length)
-        self.took["prune"] = 2 * self.parent.timings_s.get("fisher", 30.0)
-        self.say(f"dense: {self.metric_name} {self.dense_metric:.2f}, {self.dense_ms:.1f} ms at batch {self.target.batch_size}; "
-                 f"target {self.target_ms:.1f} ms, floor {self.floor_metric:.2f}")
-        if self.left() < self.took["prune"]:
+        self.metric_name = self.workload.task.main_metric
+        self.dense_metric = prepared.baseline.metrics[self.metric_name]
+        self.floor_metric = self.floor.metric(self.dense_metric)
+        self.dense_params, self.dense_macs = prepared.baseline.params, prepared.baseline.macs
+        self.num_layers = self.parent.adapter.num_layers
+        self.parent.gradients()
+        self.table = latency_table(self.parent.adapter, self.target.batch_size, self.target.seq_length, progress=self.clock.progress)
+        self.clock.took["prune"] = PRUNE_PER_FISHER * self.parent.timings_s["fisher"]
+        if self.clock.left() < self.clock.took["prune"]:
             raise BertpressError(
-                f"the time budget ({self.budget_s:.0f} s) is too small for one candidate: setting up took "
-                f"{self.elapsed():.0f} s and one prune takes about {self.took['prune']:.0f} s more"
+                f"the time budget ({self.clock.budget_s:.0f} s) is too small for one candidate: setting up took "
+                f"{self.clock.elapsed():.0f} s and one prune takes about {self.clock.took['prune']:.0f} s more"
             )
 
-    def time(self, model, batch_size: int) -> float:
-        return measure_latency(model, batch_size, self.target.seq_length, min_run_time=self.latency.min_run_time)
-
-    # --- structures ----------------------------------------------------------------------------
-    def price(self, macs: float) -> float:
-        """The table's latency of fp32 PyTorch pruned to ``macs`` (a mask search, no pruning)."""
-        resolved = resolve_budget(MacsBudget(macs), self.parent.adapter, self.parent.reference, self.latency, progress=False)
-        gradients = self.parent.gradients()
-        masks = search_masks(gradients.head_importance(), gradients.neuron_importance(), resolved.cost, resolved.limit)
-        heads = [int(m.sum()) for m in masks.heads]
-        neurons = [int(m.sum()) for m in masks.neurons]
+    # --- prices --------------------------------------------------------------------------------
+    def table_ms(self, heads: list[int], neurons: list[int]) -> float:
+        """The table's latency of fp32 PyTorch with these layers (what it does not explain stays)."""
         return self.other_ms + self.table.encoder_ms(heads, neurons)
 
-    def best_factor(self) -> float:
-        return min(self.backend_factor.values(), default=1.0)
+    def rung_table_ms(self, macs: float) -> float:
+        """The table's latency of a rung: from its structure once made, else from the masks its
+        prune will use (the parent state's selection, shared with the prune)."""
+        if macs in self.rungs_made:
+            return self.rungs_made[macs].table_ms
+        resolved = resolve_budget(MacsBudget(macs), self.parent.adapter, self.parent.reference, self.settings["target"], progress=False)
+        masks = self.parent.selection(resolved).masks
+        return self.table_ms([int(m.sum()) for m in masks.heads], [int(m.sum()) for m in masks.neurons])
 
-    def prune_ladder(self, ratios: list[float], prices: dict[float, float]) -> list[_Built]:
-        """Retraining-free prunes to ``ratios`` (from the shared Fisher pass), each judged on every backend."""
-        built = []
-        for macs in ratios:
-            if self.left() < self.took["prune"] + self.took.get("backend", 15.0):  # a prune with no time to judge it is waste
-                self.say(f"no time left to prune to MACs {macs:g}")
-                break
-            self.say(f"pruning to MACs {macs:g} (priced {prices[macs]:.0f} ms in fp32 PyTorch)")
-            started = time.perf_counter()
-            state = self.fork(self.parent)
-            apply_step(state, Structure(macs).steps(self.num_layers)[0])
-            self.took["prune"] = time.perf_counter() - started
-            made = self.built(Structure(macs), state)
-            built.append(made)
-            self.judge_backends(made, state)
-        return built
+    def rungs(self) -> list[policy.Rung]:
+        """The ladder as the policy sees it: each rung's best price, and its best dev metric once judged."""
+        rungs = []
+        for macs in LADDER:
+            metrics = [c.metric for c in self.candidates if c.structure == Structure(macs).to_dict() and c.metric is not None]
+            price = policy.best_price(self.rung_table_ms(macs), self.backends, self.timed)
+            rungs.append(policy.Rung(macs, price, macs in self.rungs_made, max(metrics, default=None)))
+        return rungs
 
-    def distill_best(self, built: list[_Built]) -> None:
-        """Distil the largest structures priced to meet the target, and a layer-drop student."""
-        fits = sorted((b for b in built if b.predicted_torch_ms * self.best_factor() <= self.target_ms * 1.15),
-                      key=lambda b: -b.macs_ratio)
-        plans: list[tuple[Structure, _Built | None]] = []
-        for made in fits[:2]:
-            plans.append((replace(made.structure, distill_epochs=3), made))
-            if made is fits[0] and self.layer_drop:
-                kept = max(1, math.ceil(made.macs_ratio * self.num_layers - 1e-9))
-                if kept < self.num_layers:
-                    plans.append((Structure(made.macs_ratio, self.num_layers - kept, 3), None))
+    # --- structures ----------------------------------------------------------------------------
+    def search_ladder(self) -> None:
+        """Retraining-free prunes in the policy's order, until it has no rung worth trying before distillation."""
+        while (macs := policy.next_rung(self.rungs(), self.target_ms, self.floor_metric)) is not None:
+            if not self.prune(macs):
+                return
+
+    def prune(self, macs: float) -> bool:
+        """Prune a copy of the dense model to ``macs`` and judge it on every backend; False when
+        the time left cannot afford it (a prune with no time to judge it is waste)."""
+        if self.clock.left() < self.clock.expects("prune") + self.clock.expects("backend"):
+            self.say(f"no time left to prune to MACs {macs:g}")
+            return False
+        price = policy.best_price(self.rung_table_ms(macs), self.backends, self.timed)
+        self.say(f"pruning to MACs {macs:g} (priced {price:.0f} ms on its fastest backend)")
+        started = time.perf_counter()
+        state = self.fork()
+        apply_step(state, Structure(macs).steps(self.num_layers)[0])  # the selection its price used
+        self.clock.took["prune"] = time.perf_counter() - started
+        self.rungs_made[macs] = self.built(Structure(macs), state)
+        self.judge(self.rungs_made[macs], state)
+        return True
+
+    def distil(self) -> None:
+        """Distil the largest rungs priced to meet the target, and a layer-drop student of the first's MACs."""
+        plans: list[tuple[Structure, _Built | None]] = []  # a structure, and the rung it starts from (None: the dense model)
+        for number, macs in enumerate(policy.rungs_to_distil(self.rungs(), self.target_ms)):
+            made = self.rungs_made[macs]
+            plans.append((replace(made.structure, distill_epochs=policy.MAX_DISTILL_EPOCHS), made))
+            dropped = policy.layers_to_drop(made.macs_ratio, self.num_layers)
+            if number == 0 and self.layer_drop and dropped:
+                plans.append((Structure(made.macs_ratio, dropped, policy.MAX_DISTILL_EPOCHS), None))
         for structure, start in plans:
             structure = self.fit_distillation(structure)
             if structure is None:
                 self.say("no time left to distil")
-                break
+                return
             self.say(f"distilling: {structure.label()}")
             started = time.perf_counter()
-            state = self.fork(self.parent) if start is None else self.fork_saved(start)
+            state = self.fork() if start is None else self.fork(self.workload.load(str(start.folder)))
             steps = structure.steps(self.num_layers)
             for step in steps if start is None else steps[-1:]:
                 apply_step(state, step)
-            self.took["distill_step"] = (time.perf_counter() - started) / self.distill_steps(structure)
+            self.clock.took["distill_step"] = (time.perf_counter() - started) / self.training_steps(structure)
             made = self.built(structure, state)
-            self.judge_backends(made, state)
+            self.judge(made, state)
 
-    def distill_steps(self, structure: Structure) -> int:
+    def training_steps(self, structure: Structure) -> int:
         examples = structure.max_train_samples or len(self.workload.training_examples())
-        return max(1, math.ceil(examples / 32)) * structure.distill_epochs
+        return max(1, math.ceil(examples / DistillStep.batch_size)) * structure.distill_epochs
 
     def fit_distillation(self, structure: Structure) -> Structure | None:
-        """The structure with as many epochs (up to 3) and examples as the time left allows."""
-        # A training step: the teacher's forward and the student's forward and backward (about
-        # three forwards), on batches padded past the mean length; a guess from the dense latency
-        # until a distillation is timed.
-        forward_s = self.dense_ms / 1000 * (32 / self.target.batch_size) * (self.seq_length / self.target.seq_length)
-        step_s = self.took.get("distill_step", 1.5 * forward_s * (1 + 4 * structure.macs))
-        reserve = 1.2 * len(self.backends) * self.took.get("backend", 20.0)
-        available = self.left() - reserve
+        """The structure with as many epochs and examples as the time left allows, keeping the
+        time to judge its student on every backend."""
+        # Until a distillation was timed: the dense fp32 forward at the training batch and the
+        # calibration's mean length, from its timing at the target's.
+        dense_forward_s = (self.dense_ms / 1000 * (DistillStep.batch_size / self.target.batch_size)
+                           * (self.parent.reference.seq_length / self.target.seq_length))
+        step_s = self.clock.took.get("distill_step") or policy.training_step_s(dense_forward_s, structure.macs)
+        reserve = JUDGING_MARGIN * len(self.backends) * self.clock.expects("backend")
         examples = len(self.workload.training_examples())
-        for epochs in (3, 2, 1):
-            if available >= epochs * math.ceil(examples / 32) * step_s:
-                return replace(structure, distill_epochs=epochs)
-        capped = int(available / step_s) * 32
-        return replace(structure, distill_epochs=1, max_train_samples=capped) if capped >= 64 * 32 else None
+        return policy.fit_distillation(structure, self.clock.left() - reserve, step_s, examples, DistillStep.batch_size)
 
-    def fork(self, state: State, model=None) -> State:
-        """A state for another model (default: a copy of ``state``'s), sharing the calibration and,
-        for a copy, the statistics (they describe the same weights)."""
-        forked = replace(state, model=copy.deepcopy(state.model) if model is None else model, records=[], timings_s={},
-                         workdir=Path(tempfile.mkdtemp(dir=self.workdir)))
+    def fork(self, model=None) -> State:
+        """A state for another model (default: a copy of the dense one), sharing the calibration
+        and, for a copy, the statistics and mask selections (they describe the same weights)."""
+        forked = replace(self.parent, model=copy.deepcopy(self.parent.model) if model is None else model, records=[],
+                         timings_s={}, workdir=Path(tempfile.mkdtemp(dir=self.workdir)))
         if model is not None:
             forked.model_changed()
         return forked
 
-    def fork_saved(self, made: _Built) -> State:
-        return self.fork(self.parent, self.workload.load(str(made.folder)))
-
     def built(self, structure: Structure, state: State) -> _Built:
         """A structure just made: saved to scratch space, priced by the table from its real shape."""
         adapter = state.adapter
-        macs_ratio = model_macs(adapter, self.seq_length) / self.dense_macs
+        macs_ratio = model_macs(adapter, self.parent.reference.seq_length) / self.dense_macs
         folder = self.save_structure(state.model, f"structure-{len(self.candidates)}")
-        predicted_ms = self.other_ms + self.table.encoder_ms(adapter.heads_per_layer(), adapter.neurons_per_layer())
-        return _Built(structure, folder, macs_ratio, count_params(state.model), predicted_ms)
+        table_ms = self.table_ms(adapter.heads_per_layer(), adapter.neurons_per_layer())
+        return _Built(structure, folder, macs_ratio, count_params(state.model), table_ms)
 
     def save_structure(self, model, name: str) -> Path:
         folder = self.workdir / name
@@ -265,73 +281,116 @@ class Search:
         return folder
 
     # --- backends ------------------------------------------------------------------------------
-    def judge_backends(self, made: _Built, state: State, screen: bool = True) -> None:
+    def judge_dense(self) -> None:
+        """The dense model on every backend, all timed in turn with dense fp32 PyTorch (the
+        target's reference): the report's dense rows, the first measured prices, and the models
+        every candidate is timed beside."""
+        self.dense[REFERENCE_BACKEND] = self.parent.model
+        made = _Built(Structure(), self.save_structure(self.parent.model, "dense"), 1.0, self.dense_params, 0.0)
+        judged: dict[str, CandidateResult] = {}
+        for backend in self.backends:
+            started = time.perf_counter()
+            deployed = self.make_backend(made, self.parent, backend, predicted_ms=0.0)  # priced by its own timing below
+            if deployed is not None:
+                judged[backend] = self.candidates[-1]
+                self.dense[backend] = deployed.final_model
+                self.evaluate(self.candidates[-1], deployed)
+                self.clock.took["backend"] = time.perf_counter() - started
+        self.dense_timing = {name: compare_latency(self.dense, setting) for name, setting in self.settings.items()}
+        self.dense_ms = self.dense_timing["target"][REFERENCE_BACKEND].median_ms
+        self.dense_b1_ms = self.dense_timing["b1"][REFERENCE_BACKEND].median_ms
+        self.target_ms = self.target.ms(self.dense_ms)
+        adapter = self.parent.adapter
+        self.other_ms = max(self.dense_ms - self.table.encoder_ms(adapter.heads_per_layer(), adapter.neurons_per_layer()), 0.0)
+        made.table_ms = self.table_ms(adapter.heads_per_layer(), adapter.neurons_per_layer())
+        for backend, result in judged.items():
+            self.record_timings(result, self.dense_timing["target"][backend], self.dense_timing["b1"][backend])
+            result.predicted_ms = result.latency_ms  # the dense model is its own price
+            self.timed.append(policy.Timed(backend, made.table_ms, result.latency_ms))
+        self.say(f"dense: {self.metric_name} {self.dense_metric:.2f}, {self.dense_ms:.1f} ms at batch {self.target.batch_size} "
+                 f"in fp32 PyTorch; target {self.target_ms:.1f} ms, floor {self.floor_metric:.2f}")
+
+    def judge(self, made: _Built, state: State) -> None:
         """Make each backend of a structure; screen it on the proxy, then dev and latency if it passes."""
         for backend in self.backends:
-            if not self.affords("backend", 15.0):
+            if self.clock.left() < self.clock.expects("backend"):
                 self.say(f"no time left for {made.structure.label()} on {backend}")
                 return
             started = time.perf_counter()
-            try:
-                deployed = self.deploy(state, backend)
-            except Exception as error:  # one backend failing on one model must not end the search
-                self.say(f"{made.structure.label()} on {backend} failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
+            deployed = self.make_backend(made, state, backend, self.price_on(made.table_ms, backend))
+            if deployed is None:
                 continue
-            recipe = candidate_recipe(made.structure, backend, self.num_layers)
-            factor = self.backend_factor.get(backend, 1.0) if screen else 1.0
-            result = CandidateResult(
-                made.structure.label(), backend, made.structure.to_dict(), recipe.to_dict() if recipe else None,
-                round(made.macs_ratio, 4), made.params, round(made.predicted_torch_ms * factor, 2),
-                agreement=self.proxy(deployed.final_model),
-            )
-            self.candidates.append(result)
-            beaten_by = self.better_and_faster(result) if screen else None
-            if beaten_by is None:
-                result.metric = round(100 * self.score(deployed.final_model)[self.metric_name], 4)
-                result.latency_ms = round(self.time(deployed.final_model, self.target.batch_size), 3)
-                result.latency_b1_ms = round(self.time(deployed.final_model, 1), 3)
-                result.size_mb = _size_mb(deployed)
-                if not screen:
-                    result.predicted_ms = result.latency_ms  # the dense model is its own price
+            result = self.candidates[-1]
+            beaten = policy.screened_by(result, self.candidates)
+            if beaten is None:
+                self.evaluate(result, deployed)
+                self.record_timings(result, *self.time_beside_dense(deployed.final_model, backend))
+                self.timed.append(policy.Timed(backend, made.table_ms, result.latency_ms))
             else:
-                result.note = f"screened out by the proxy: {beaten_by} is faster and agrees better"
-            # What saving it needs, without the model and runtime (reloaded from scratch space).
-            self.states[len(self.candidates) - 1] = (made, replace(deployed, model=None, deployed=None))
+                result.note = f"screened out by the proxy: {beaten.label} on {beaten.backend} is faster and agrees better"
             result.seconds = round(time.perf_counter() - started, 1)
-            self.took["backend"] = result.seconds
+            self.clock.took["backend"] = result.seconds
             self.say(f"{result.label} on {backend}: agreement {result.agreement:.2f}"
                      + (f", {self.metric_name} {result.metric:.2f}, {result.latency_ms:.1f} ms" if result.metric is not None else ", screened out"))
 
-    def deploy(self, state: State, backend: str) -> State:
-        """``state``'s model made into ``backend`` (export and quantize steps), in its own scratch folder."""
-        deployed = replace(state, workdir=Path(tempfile.mkdtemp(dir=self.workdir)), deployed=None, export_dir=None,
-                           export_report=None, quantization=None, records=[])
-        for step in BACKEND_STEPS[backend]:
-            apply_step(deployed, step)
+    def price_on(self, table_ms: float, backend: str) -> float:
+        """The policy's price on ``backend``; the table's fp32 price where nothing ran on it."""
+        price = policy.price(table_ms, backend, self.timed)
+        return round(table_ms if price is None else price, 2)
+
+    def make_backend(self, made: _Built, state: State, backend: str, predicted_ms: float) -> State | None:
+        """``state`` deployed on ``backend``, with its candidate appended (scored on the proxy);
+        None when the backend fails on this model."""
+        try:
+            deployed = deploy(state, backend)
+        except Exception as error:  # one backend failing on one model must not end the search
+            self.say(f"{made.structure.label()} on {backend} failed: {first_line(error)}")
+            return None
+        recipe = candidate_recipe(made.structure, backend, self.num_layers)
+        self.candidates.append(CandidateResult(
+            made.structure.label(), backend, made.structure.to_dict(), recipe.to_dict() if recipe else None,
+            round(made.macs_ratio, 4), made.params, predicted_ms, agreement=self.proxy(deployed.final_model),
+        ))
+        # What saving it needs, without the model and runtime (reloaded from scratch space).
+        self.saved[len(self.candidates) - 1] = (made, replace(deployed, model=None, deployed=None))
         return deployed
 
-    def better_and_faster(self, result: CandidateResult) -> str | None:
-        """A judged candidate that measured at most ``result``'s price and agrees clearly better, if any."""
-        for other in self.candidates:
-            if other is result or other.metric is None:
-                continue
-            if other.latency_ms <= result.predicted_ms and other.agreement > result.agreement + PROXY_NOISE:
-                return f"{other.label} on {other.backend}"
-        return None
+    def evaluate(self, result: CandidateResult, deployed: State) -> None:
+        result.metric = round(self.parent.score(deployed.final_model)[self.metric_name], 4)
+        result.size_mb = deployed_size_mb(deployed)
+
+    def time_beside_dense(self, model, backend: str) -> tuple[Timing, Timing]:
+        """``model``'s timings at the target batch and at batch 1, on the run's clock: timed in
+        turn with the dense model on the same backend (fp32 PyTorch where that one failed), then
+        scaled by that dense model's timing at the start of the run."""
+        partner = backend if backend in self.dense else REFERENCE_BACKEND
+        timings = []
+        for name, setting in self.settings.items():
+            now = compare_latency({"dense": self.dense[partner], "candidate": model}, setting)
+            scale = self.dense_timing[name][partner].median_ms / now["dense"].median_ms
+            timings.append(replace(now["candidate"], median_ms=now["candidate"].median_ms * scale,
+                                   spread_ms=now["candidate"].spread_ms * scale))
+        return timings[0], timings[1]
+
+    @staticmethod
+    def record_timings(result: CandidateResult, at_target: Timing, at_b1: Timing) -> None:
+        result.latency_ms = round(at_target.median_ms, 3)
+        result.latency_spread_ms = round(at_target.spread_ms, 3)
+        result.latency_b1_ms = round(at_b1.median_ms, 3)
 
     # --- the choice --------------------------------------------------------------------------
     def report(self) -> OptimizeReport:
-        feasible = [i for i, c in enumerate(self.candidates)
-                    if c.latency_ms is not None and c.latency_ms <= self.target_ms and c.metric >= self.floor_metric]
-        chosen = max(feasible, key=lambda i: (self.candidates[i].metric, -self.candidates[i].latency_ms), default=None)
         return OptimizeReport(
             task=self.workload.name, model=self.model_name, metric_name=self.metric_name,
             target={k: v for k, v in vars(self.target).items() if v is not None}, target_ms=round(self.target_ms, 3),
             floor={k: v for k, v in vars(self.floor).items() if v is not None}, floor_metric=round(self.floor_metric, 4),
             dense_metric=round(self.dense_metric, 4), dense_ms=round(self.dense_ms, 3), dense_b1_ms=round(self.dense_b1_ms, 3),
-            batch_size=self.target.batch_size, seq_length=self.target.seq_length, time_budget_s=self.budget_s,
-            seconds=round(self.elapsed(), 1), candidates=self.candidates, front=pareto_front(self.candidates), chosen=chosen,
-            timings_s={kind: round(seconds, 2) for kind, seconds in self.took.items()},
+            batch_size=self.target.batch_size, seq_length=self.target.seq_length, time_budget_s=self.clock.budget_s,
+            seconds=round(self.clock.elapsed(), 1), candidates=self.candidates, front=pareto_front(self.candidates),
+            chosen=policy.choose(self.candidates, self.target_ms, self.floor_metric),
+            timings_s={kind: round(seconds, 2) for kind, seconds in self.clock.took.items()},
+            machine=this_machine(timing_threads(self.settings["target"])),
+            dense=[index for index, (made, _) in self.saved.items() if made.structure == Structure()],
         )
 
     def save(self, report: OptimizeReport, folder: Path) -> None:
@@ -341,7 +400,7 @@ class Search:
         report.plot(folder / "pareto.png")
         if report.chosen is None:
             return
-        made, state = self.states[report.chosen]
+        made, state = self.saved[report.chosen]
         state = replace(state, model=self.workload.load(str(made.folder)))
         best = report.candidates[report.chosen]
         recipe = candidate_recipe(made.structure, best.backend, self.num_layers)
@@ -356,12 +415,6 @@ class Search:
 
 def _minutes(seconds: float) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
-
-
-def _size_mb(state: State) -> float:
-    if state.export_dir is not None:
-        return state.export_report.size_mb
-    return state_dict_size_mb(state.final_model)
 
 
 def optimize(

@@ -2,7 +2,8 @@
 
 Each phase is a plain function of tensors and small dataclasses (see the sibling modules), so it
 can be tested alone, swapped or skipped; this module only chains and times them. The Fisher
-statistics come from the caller: a recipe computes them once per model and shares them.
+statistics and the search's selection come from the caller: a recipe computes them once per model
+(and budget) and shares them, so a price taken before pruning and the prune use the same masks.
 """
 
 from __future__ import annotations
@@ -41,23 +42,21 @@ def prune_in_place(
     adapter: Adapter,
     batches: list[dict],
     gradients: MaskGradients,
-    budget: ResolvedBudget,
+    selection: Selection,
     head: TaskHead,
     *,
     rearrange: bool = True,
     tune: bool = True,
     mode: Mode = "weights",
     damping: float = 1e-2,
-    allow_layer_drop: bool = False,
     progress: bool = True,
 ) -> PruneOutcome:
-    """Prune ``adapter.model`` in place: afterwards its Linears are physically smaller.
+    """Prune ``adapter.model`` in place to ``selection`` (``select_units``): afterwards its
+    Linears are physically smaller.
 
     ``gradients`` are the per-batch mask gradients of this very model on ``batches``.
     """
     timings: dict[str, float] = {}
-    with timed(timings, "search"):
-        selection = _select(gradients, budget, allow_layer_drop)
     kept = [i for i in range(adapter.num_layers) if i not in selection.dropped_layers]
     masks = Masks([selection.masks.heads[i] for i in kept], [selection.masks.neurons[i] for i in kept])
     head_grads, neuron_grads = [gradients.heads[i] for i in kept], [gradients.neurons[i] for i in kept]
@@ -83,7 +82,8 @@ def prune_in_place(
     return PruneOutcome(masks, selection.dropped_layers, timings)
 
 
-def _select(gradients: MaskGradients, budget: ResolvedBudget, allow_layer_drop: bool) -> Selection:
+def select_units(gradients: MaskGradients, budget: ResolvedBudget, allow_layer_drop: bool) -> Selection:
+    """The heads and neurons (and, if allowed, whole layers) to keep under ``budget``."""
     if allow_layer_drop:
         return search_with_layer_drops(gradients, budget.cost, budget.limit)
     masks = search_masks(gradients.head_importance(), gradients.neuron_importance(), budget.cost, budget.limit)

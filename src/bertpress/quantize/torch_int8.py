@@ -19,12 +19,15 @@ class Int8Dynamic:
 def quantize(model: nn.Module, config: Int8Dynamic = Int8Dynamic()) -> nn.Module:
     """Quantize ``model``'s Linears in place and return it.
 
-    A fully pruned block's zero-size Linear is left as it is: it holds no weights, and torchao
-    cannot compute a scale over an empty row.
+    A Linear with fewer than two inputs or no outputs stays in fp32 (see ``_quantizable``).
     """
-    quantize_(model, config.torchao_config(), filter_fn=_has_weights)
+    quantize_(model, config.torchao_config(), filter_fn=_quantizable)
     return model
 
 
-def _has_weights(module: nn.Module, _name: str) -> bool:
-    return isinstance(module, nn.Linear) and module.weight.numel() > 0
+def _quantizable(module: nn.Module, _name: str) -> bool:
+    """Whether torchao can quantize ``module``. It cannot when the Linear has no weights (a fully
+    pruned block) or a single input (a layer that kept one FFN neuron): it computes each scale over
+    a row of inputs (per output channel, and per token for the activations) and reshapes a
+    one-element row wrongly. Such a Linear costs one multiply-add per output: fp32 loses nothing."""
+    return isinstance(module, nn.Linear) and module.in_features > 1 and module.out_features > 0

@@ -16,6 +16,7 @@ from enum import IntEnum
 from typing import Any, ClassVar, Literal
 
 from ..errors import BertpressError
+from ..measure.latency import LatencySetting
 
 
 class Stage(IntEnum):
@@ -50,9 +51,21 @@ class StepConfig:
     def check_inputs(self, model, tokenizer, task, head) -> None:
         """Refuse, before any slow work, inputs of this step that cannot work with ``model``."""
 
+    def input_paths(self) -> tuple[str, ...]:
+        """The files and folders (or hub ids) the step reads, which no output may replace."""
+        return ()
+
     def layers_left(self, num_layers: int) -> int:
         """The layer count after this step on a model of ``num_layers``, where it is known in advance."""
         return num_layers
+
+    def pin(self, latency: LatencySetting) -> StepConfig:
+        """This step with what the run measures at written into it, so that a saved recipe redoes it."""
+        return self
+
+    def latency_setting(self, latency: LatencySetting) -> LatencySetting:
+        """``latency`` with what this step pins (a latency budget's batch size, length, device)."""
+        return latency
 
     @classmethod
     def from_dict(cls, fields: dict | None) -> StepConfig:

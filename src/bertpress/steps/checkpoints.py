@@ -18,8 +18,9 @@ from pathlib import Path
 
 from ..distributed import is_main, wait_for_everyone
 from ..errors import BertpressError
-from ..outputs import write_json
+from ..outputs import follow_umask, write_json
 from ..reports import from_plain, to_plain
+from ..train.loop import check_saved_state
 from .report import StepRecord
 
 MARKER = "bertpress-checkpoints.json"  # says that bertpress made the folder (and may replace it)
@@ -70,6 +71,7 @@ class Checkpoints:
                 f"{self.folder} is the checkpoint of another run (its {differing[0]} differs: "
                 f"{theirs.get(differing[0])!r}, not {self.fingerprint[differing[0]]!r})"
             )
+        check_saved_state(found[0] / "training")
         return Progress(
             step=saved["step"],
             epoch=saved["epoch"],
@@ -100,6 +102,7 @@ class Checkpoints:
                 "timings_s": state.timings_s,
             }
             write_json(staging / "progress.json", progress)
+            follow_umask(staging)
             self._replace_latest(staging)
         wait_for_everyone()
 

@@ -39,6 +39,7 @@ class DistillStep(StepConfig):
     trains: ClassVar[bool] = True
 
     teacher: str | None = None  # a model folder or hub id; None: the model the recipe started from
+    teacher_labels_differ: bool = False  # the teacher's label names or task differ, but its outputs mean the same
     epochs: int = 3
     lr: float = 1e-4
     batch_size: int = 32  # the global batch (all processes, all accumulated micro-batches)
@@ -74,6 +75,9 @@ class DistillStep(StepConfig):
     def keeps_original(self) -> bool:
         return self.teacher is None
 
+    def input_paths(self) -> tuple[str, ...]:
+        return tuple(path for path in (self.teacher, self.unlabeled_file) if path is not None)
+
     @property
     def weights(self) -> DistillWeights:
         return DistillWeights(self.logits, self.hidden, self.attention, self.task, self.temperature)
@@ -93,7 +97,10 @@ class DistillStep(StepConfig):
                 teacher_tokenizer = load_tokenizer(self.teacher)
             except BertpressError:
                 teacher_tokenizer = None  # the vocabulary size is still compared
-            check_teacher(load_config(self.teacher), teacher_tokenizer, model.config, tokenizer, head, self.teacher)
+            check_teacher(
+                load_config(self.teacher), teacher_tokenizer, model.config, tokenizer, head, self.teacher,
+                labels_differ=self.teacher_labels_differ,
+            )
         if self.unlabeled_file is not None:
             load_unlabeled(self.unlabeled_file, task, self.unlabeled_columns)
 

@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 
 from ..export.onnx import StaticCalibration, write_export
 from ..export.openvino import write_openvino
-from ..export.onnx_model import OnnxClassifier
+from ..runtime.loading import load_exported
 from ..prune.pipeline import timed
 from .base import Stage, StepConfig, register_step
 from .state import State
@@ -38,7 +38,7 @@ def export_current(
         else:
             report = write_export(state.model, folder, tokenizer=state.tokenizer, int8=int8, static=static)
     state.export_dir, state.export_report = folder, report
-    state.deployed = OnnxClassifier.from_folder(folder)
+    state.deployed = load_exported(folder)
     return {
         "file": report.file, "max_abs_diff": report.max_abs_diff, "int8_max_abs_diff": report.int8_max_abs_diff,
         "fp32_layers": report.fp32_layers,

@@ -3,12 +3,13 @@ under one budget, without retraining (Kwon et al. 2022; see ``prune.pipeline``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
 
 from ..distributed import on_main
 from ..errors import BertpressError
 from ..measure.cost import Budget, LatencyBudget, make_budget, resolve_budget
+from ..measure.latency import LatencySetting
 from ..models.shrink import source_layers
 from ..prune.pipeline import prune_in_place, timed
 from .base import StepConfig, register_step
@@ -17,7 +18,11 @@ from .state import State
 
 @dataclass(frozen=True)
 class PruneStep(StepConfig):
-    """Exactly one budget: ``macs`` (alias ``flops``), ``latency``, ``latency_ms`` or ``params``."""
+    """Exactly one budget: ``macs`` (alias ``flops``), ``latency``, ``latency_ms`` or ``params``.
+
+    A latency budget is priced by timing PyTorch fp32 blocks on ``device`` at ``batch_size`` x
+    ``seq_length``: the run fills these in (``pin``), so the saved recipe redoes exactly that.
+    """
 
     name: ClassVar[str] = "prune"
     aliases: ClassVar[dict[str, str]] = {"flops": "macs"}
@@ -31,6 +36,9 @@ class PruneStep(StepConfig):
     reconstruct: Literal["scales", "weights"] = "weights"
     damping: float = 1e-2
     allow_layer_drop: bool = False  # the search may drop whole layers beside heads and neurons
+    batch_size: int | None = None  # latency budgets: where the latency is measured
+    seq_length: int | None = None
+    device: str | None = None
 
     def __post_init__(self):
         _ = self.budget  # building the budget validates its fields
@@ -38,6 +46,23 @@ class PruneStep(StepConfig):
             raise BertpressError(f"reconstruct must be 'scales' or 'weights', got '{self.reconstruct}'")
         if not self.damping > 0:
             raise BertpressError(f"damping must be positive, got {self.damping}")
+        pinned = (self.batch_size, self.seq_length, self.device)
+        if any(value is not None for value in pinned) and not isinstance(self.budget, LatencyBudget):
+            raise BertpressError("batch_size, seq_length and device belong to a latency budget (latency or latency_ms)")
+
+    def pin(self, latency: LatencySetting) -> PruneStep:
+        """This step with a latency budget's measurement setting filled in from ``latency`` where not given."""
+        if not isinstance(self.budget, LatencyBudget):
+            return self
+        return replace(
+            self, batch_size=self.batch_size or latency.batch_size, seq_length=self.seq_length or latency.seq_length,
+            device=self.device or latency.device,
+        )
+
+    def latency_setting(self, latency: LatencySetting) -> LatencySetting:
+        """``latency`` with what this step pins (its batch size, sequence length and device)."""
+        pinned = {"batch_size": self.batch_size, "seq_length": self.seq_length, "device": self.device}
+        return replace(latency, **{key: value for key, value in pinned.items() if value is not None})
 
     @property
     def budget(self) -> Budget:
@@ -48,19 +73,18 @@ def run_prune(state: State, config: PruneStep) -> dict:
     budget = config.budget
     with timed(state.timings_s, "latency_table" if isinstance(budget, LatencyBudget) else "budget"):
         # Measured once (latency tables): every process must prune to the same shapes.
-        resolved = on_main(lambda: resolve_budget(budget, state.adapter, state.reference, state.latency, state.progress))
+        resolved = on_main(lambda: resolve_budget(budget, state.adapter, state.reference, config.latency_setting(state.latency), state.progress))
     source = source_layers(state.adapter)
     outcome = prune_in_place(
         state.adapter,
         state.calibration,
         state.gradients(),
-        resolved,
+        state.selection(resolved, config.allow_layer_drop),
         state.head,
         rearrange=config.rearrange,
         tune=config.tune,
         mode=config.reconstruct,
         damping=config.damping,
-        allow_layer_drop=config.allow_layer_drop,
         progress=state.progress,
     )
     for phase, seconds in outcome.timings_s.items():

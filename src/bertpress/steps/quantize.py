@@ -15,7 +15,8 @@ from typing import ClassVar, Literal
 
 from ..errors import BertpressError
 from ..export.onnx import StaticCalibration, input_names, quantize_export, quantize_export_static, static_feeds
-from ..export.onnx_model import OnnxClassifier
+from ..runtime.backends import backend_of
+from ..runtime.loading import exported_model
 from ..measure.agreement import AgreementProxy
 from ..prune.pipeline import timed
 from ..quantize import Int8Dynamic, OnnxInt8Static, quantize
@@ -57,7 +58,7 @@ def run_quantize(state: State, config: QuantizeStep) -> dict:
         with timed(state.timings_s, "quantize"):
             state.deployed = quantize(copy.deepcopy(state.model), Int8Dynamic())
         state.quantization = {"backend": "torch", "mode": config.mode}
-        return {"backend": "torch-int8"}
+        return {"backend": backend_of("torch", "dynamic").name}
     static = static_calibration(state, config.tolerance) if config.mode == "static" else None
     if state.export_dir is None or config.backend == "openvino":  # OpenVINO int8 is made from the model
         return export_current(state, int8=True, static=static, runtime=config.backend)
@@ -67,7 +68,7 @@ def run_quantize(state: State, config: QuantizeStep) -> dict:
         else:
             report = quantize_export(state.model, state.export_dir, state.export_report)
     state.export_report = report
-    state.deployed = OnnxClassifier(state.export_dir / report.file, state.model.config)
+    state.deployed = exported_model(state.export_dir / report.file, state.model.config)
     return {"file": report.file, "int8_max_abs_diff": report.int8_max_abs_diff, "fp32_layers": report.fp32_layers}
 
 
@@ -78,10 +79,10 @@ def static_calibration(state: State, tolerance: float) -> StaticCalibration:
     """Ranges from every fourth calibration batch, judged on another fourth against the fp32 model
     (batches are sorted by length: both spread over every length)."""
     calibrating, judging = state.calibration[::4], state.calibration[2::4]
-    proxy = AgreementProxy(state.model, state.head, judging or state.calibration)
+    judge = AgreementProxy(state.model, state.head, judging or state.calibration).loss if state.judge_static else None
     return StaticCalibration(
         static_feeds(calibrating, input_names(state.model), STATIC_SAMPLES),
-        judge=proxy.loss,
+        judge=judge,
         config=OnnxInt8Static(tolerance=tolerance),
     )
 

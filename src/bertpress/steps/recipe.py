@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import BertpressError
+from ..measure.latency import LatencySetting
 from .base import Stage, StepConfig, step_type
 
 VERSION = 1
@@ -41,8 +42,11 @@ class Recipe:
     def from_dict(cls, data) -> Recipe:
         if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
             raise BertpressError("a recipe is a mapping with a 'steps' list")
-        if data.get("version", VERSION) > VERSION:
-            raise BertpressError(f"recipe version {data['version']} is newer than this bertpress reads ({VERSION})")
+        version = data.get("version", VERSION)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise BertpressError(f"recipe version must be a whole number of at least 1, not {version!r}")
+        if version > VERSION:
+            raise BertpressError(f"recipe version {version} is newer than this bertpress reads ({VERSION})")
         return cls(tuple(_step(item, number) for number, item in enumerate(data["steps"], 1)))
 
     @classmethod
@@ -50,9 +54,11 @@ class Recipe:
         """A recipe file, YAML or JSON (YAML reads both)."""
         path = Path(path)
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except OSError as error:
             raise BertpressError(f"cannot read recipe {path}: {error.strerror}") from error
+        except UnicodeDecodeError as error:
+            raise BertpressError(f"recipe {path} is not UTF-8 text (byte {error.start} cannot be read)") from error
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as error:
@@ -68,6 +74,21 @@ class Recipe:
             path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
         else:
             path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None))
+
+    def latency_setting(self, latency: LatencySetting) -> LatencySetting:
+        """Where this recipe's latency budgets are measured: what its steps pin, else ``latency``."""
+        pinned = {step.latency_setting(latency) for step in self.steps} - {latency}
+        if len(pinned) > 1:
+            raise BertpressError("the recipe's latency budgets are measured at different batch sizes, lengths or devices")
+        return pinned.pop() if pinned else latency
+
+    def pinned(self, latency: LatencySetting) -> Recipe:
+        """The recipe with the run's measurement setting written into the steps that depend on it."""
+        return Recipe(tuple(step.pin(latency) for step in self.steps))
+
+    def input_paths(self) -> tuple[str, ...]:
+        """What the steps read (a teacher, a text file), which no output may replace."""
+        return tuple(path for step in self.steps for path in step.input_paths())
 
     def check_layers(self, num_layers: int) -> None:
         """Refuse before any work a recipe whose fixed layer drops do not fit a model of ``num_layers``."""

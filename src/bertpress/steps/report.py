@@ -22,7 +22,8 @@ class Measurement:
     metrics: dict[str, float]
     macs: int
     params: int
-    latency_ms: float
+    latency_ms: float  # the median of rounds (measure.latency.compare_latency)
+    latency_spread_ms: float | None = None  # the range of the per-round medians (None in older reports)
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class StepRecord:
 @dataclass
 class CompressReport(Report):
     kind: ClassVar[str] = "compress"
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3  # 3: metrics in points (versions 1 and 2 had task metrics as fractions)
     derived: ClassVar[tuple[str, ...]] = (
         "macs_ratio", "params_ratio", "latency_ratio", "speedup", "config", "training",
     )
@@ -51,7 +52,7 @@ class CompressReport(Report):
     budget: Budget | None  # the last prune step's budget, if any
     baseline: Measurement
     pruned: Measurement  # the final model (the name is kept from prune reports)
-    backend: str  # how the final model runs: torch-fp32, torch-int8, onnx-fp32, onnx-int8
+    backend: str  # how the final model runs: a backend name of runtime.backends
     heads_per_layer: list[int]
     neurons_per_layer: list[int]
     dropped_layers: list[int]  # dropped by this recipe, as indices of the original (undropped) model
@@ -59,6 +60,7 @@ class CompressReport(Report):
     macs_seq_length: float  # mean calibration length: MACs are counted at it
     latency: LatencySetting
     steps: list[StepRecord]
+    calibration_source: str | None = None  # what the calibration sample was drawn from (None in older reports)
 
     @property
     def macs_ratio(self) -> float:
@@ -112,6 +114,8 @@ class CompressReport(Report):
         ]
         if self.dropped_layers:
             lines.append(f"dropped layers    {self.dropped_layers}")
+        if self.calibration_source:
+            lines.append(f"calibrated on     {self.calibration_source}")
         if self.training:
             names = list(self.training[-1])
             curve = [[epoch.get(name, "") for name in names] for epoch in self.training]

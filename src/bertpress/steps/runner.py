@@ -1,5 +1,6 @@
-"""Running a recipe: load and check everything, measure the dense model, apply each step to one
-shared state (scoring the model after each), measure the final model, and save it all at once.
+"""Running a recipe: load and check everything, prepare one shared state and measure the dense
+model (``prepare``, which the ``optimize`` search shares), apply each step to the state (scoring
+the model after each), time the final model beside the dense one, and save it all at once.
 
 Everything that can be refused is refused before the first slow operation: the output folder,
 the model, its fit to the task, the recipe against the model's layer count, each step's own
@@ -16,17 +17,21 @@ import copy
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..card import compress_card, folder_files, write_card
 from ..data.calibration import Calibration
 from ..data.sources import DataSource
 from ..data.tokenize import mean_length
 from ..distributed import is_main, on_main
 from ..measure.cost import Reference
-from ..measure.latency import LatencySetting, measure_latency
+from ..measure.latency import LatencySetting, Timing, compare_latency
 from ..measure.macs import count_params, model_macs
 from ..models.adapters import get_adapter
 from ..models.loading import load_tokenizer
+from ..models.positions import check_max_length
 from ..models.shrink import pruning_spec, source_layers
 from ..outputs import atomic_dir, check_output, write_json
 from ..prune.pipeline import timed
@@ -53,6 +58,7 @@ def compress(
     checkpoints: str | Path | None = None,
     resume: str | Path | None = None,
     embedding: EmbeddingSetup | None = None,
+    inputs: Iterable[str] = (),
 ) -> CompressReport:
     """Run ``recipe``'s steps in order on ``model`` for ``task``; save the result to ``output`` if given.
 
@@ -60,11 +66,17 @@ def compress(
     ``resume``: such a folder of an interrupted run with the same inputs, to continue from.
     ``embedding``: compress a sentence-embedding model from unlabeled text (``task`` may then be
     None, or name the task whose training sentences are the text).
+    ``inputs``: further files the caller read (the recipe file), which ``output`` must not replace
+    either; the model, the data, the text and each step's inputs are protected without being named.
     """
     workload = make_workload(task, data, embedding)
+    latency = recipe.latency_setting(latency)  # a saved recipe's latency budget is measured where it was
+    recipe = recipe.pinned(latency)
+    protected = [model, *workload.input_paths(), *recipe.input_paths(), *inputs]
     if output is not None:
-        check_output(output, overwrite=overwrite, inputs=[model])
+        check_output(output, overwrite=overwrite, inputs=protected)
     network = workload.load(model)
+    check_max_length(network.config, calibration.max_length, model)
     head = workload.head
     recipe.check_layers(get_adapter(network).num_layers)
     tokenizer = load_tokenizer(model)
@@ -73,32 +85,11 @@ def compress(
     saver, resumed = _checkpoints(model, workload, recipe, calibration, checkpoints, resume)
 
     timings: dict[str, float] = {}
-    with timed(timings, "prepare"):
-        batches = workload.prepare(network, tokenizer, calibration)
-    seq_length = mean_length(batches)
-    score = workload.scorer(tokenizer, calibration.max_length, progress and is_main())
-
-    def measure(model, candidate, metrics: dict[str, float]) -> Measurement:
-        """``candidate`` runs ``model`` (exported or quantized, or itself): ``model`` gives MACs and parameters."""
-        latency_ms = measure_latency(
-            candidate, latency.batch_size, latency.seq_length, device=latency.device, threads=latency.threads,
-            min_run_time=latency.min_run_time,
-        )
-        return Measurement(metrics, model_macs(get_adapter(model), seq_length), count_params(model), latency_ms)
-
-    baseline = on_main(lambda: measure(network, network, score(network)))
-    adapter = get_adapter(network)
-    reference = Reference(
-        adapter.heads_per_layer(), adapter.neurons_per_layer(), baseline.params, baseline.latency_ms, seq_length
-    )
-    layers_before = source_layers(adapter)  # a model whose layers were dropped earlier names its originals
-    keep_original = any(config.keeps_original for config in recipe.steps)
+    layers_before = source_layers(get_adapter(network))  # a model whose layers were dropped earlier names its originals
     with tempfile.TemporaryDirectory(prefix="bertpress-") as workdir:
-        state = State(
-            network, tokenizer, workload, head, batches, reference, latency, Path(workdir),
-            max_length=calibration.max_length, score=score, original=copy.deepcopy(network) if keep_original else None,
-            checkpoints=saver, progress=progress, timings_s=timings,
-        )
+        prepared = prepare(network, tokenizer, workload, calibration, latency, Path(workdir), progress=progress,
+                           timings=timings, checkpoints=saver)
+        state, seq_length, score = prepared.state, prepared.state.reference.seq_length, prepared.state.score
         if resumed is not None:
             state.original, state.model = network, workload.load(str(resumed.student))
             state.records, state.resume = resumed.records, resumed
@@ -114,7 +105,7 @@ def compress(
             metrics = on_main(lambda: score(state.final_model))
             state.records.append(StepRecord(config.name, config.to_dict(), seconds, metrics, macs, params, details))
         records = state.records
-        final = on_main(lambda: measure(state.model, state.final_model, records[-1].metrics))
+        baseline, final = on_main(lambda: measure_side_by_side(prepared, records[-1].metrics))
         timings["total"] = round(sum(value for key, value in timings.items() if key != "total"), 3)
         budgets = [record.details["budget"] for record in records if "budget" in record.details]
         report = CompressReport(
@@ -133,13 +124,61 @@ def compress(
             macs_seq_length=round(seq_length, 2),
             latency=latency,
             steps=records,
+            calibration_source=workload.calibration_source,
         )
         if output is not None and is_main():
-            with atomic_dir(output, overwrite=overwrite, inputs=[model]) as folder:
+            with atomic_dir(output, overwrite=overwrite, inputs=protected) as folder:
                 save_state(state, recipe, report.to_dict(), folder)
     if saver is not None:
         saver.remove()
     return report
+
+
+@dataclass
+class Prepared:
+    """What every run on a model starts from (``compress``, and the ``optimize`` search)."""
+
+    state: State  # the model, its calibration batches, scorer and reference, and a copy of it (``original``)
+    baseline: Measurement  # the dense model: dev metrics, MACs, parameters, latency timed alone
+
+
+def prepare(network, tokenizer, workload, calibration: Calibration, latency: LatencySetting, workdir: Path, *,
+            progress: bool, timings: dict[str, float], checkpoints: Checkpoints | None = None) -> Prepared:
+    """Calibration batches, the scorer and the dense model's measurement, in one state whose
+    ``original`` is a copy of the dense model (a teacher, and what the final model is timed beside)."""
+    with timed(timings, "prepare"):
+        batches = workload.prepare(network, tokenizer, calibration)
+    seq_length = mean_length(batches)
+    score = workload.scorer(tokenizer, calibration.max_length, progress and is_main())
+    baseline = on_main(lambda: measurement(
+        network, score(network), seq_length, compare_latency({"dense": network}, latency)["dense"]))
+    adapter = get_adapter(network)
+    reference = Reference(
+        adapter.heads_per_layer(), adapter.neurons_per_layer(), baseline.params, baseline.latency_ms, seq_length
+    )
+    state = State(
+        network, tokenizer, workload, workload.head, batches, reference, latency, workdir,
+        max_length=calibration.max_length, score=score, original=copy.deepcopy(network),
+        checkpoints=checkpoints, progress=progress, timings_s=timings,
+    )
+    return Prepared(state, baseline)
+
+
+def measurement(model, metrics: dict[str, float], seq_length: float, timing: Timing) -> Measurement:
+    """``model``'s MACs and parameters (the PyTorch model), with the metrics and timing of how it runs."""
+    return Measurement(
+        metrics, model_macs(get_adapter(model), seq_length), count_params(model), timing.median_ms, timing.spread_ms
+    )
+
+
+def measure_side_by_side(prepared: Prepared, metrics: dict[str, float]) -> tuple[Measurement, Measurement]:
+    """The dense model's measurement and the final one's (with ``metrics``), the two timed in turn
+    (``compare_latency``) so that their ratio, the speedup, met the same machine load."""
+    state = prepared.state
+    timings = compare_latency({"dense": state.original, "final": state.final_model}, state.latency)
+    dense = timings["dense"]
+    baseline = replace(prepared.baseline, latency_ms=dense.median_ms, latency_spread_ms=dense.spread_ms)
+    return baseline, measurement(state.model, metrics, state.reference.seq_length, timings["final"])
 
 
 def _checkpoints(model, workload, recipe, calibration, checkpoints, resume):
@@ -160,7 +199,8 @@ def _checkpoints(model, workload, recipe, calibration, checkpoints, resume):
 
 
 def save_state(state: State, recipe: Recipe, report: dict, folder: Path) -> None:
-    """The PyTorch model at the top, the export (if any) in ``onnx/`` or ``openvino/``, the recipe and the report."""
+    """The PyTorch model at the top, the export (if any) in ``onnx/`` or ``openvino/``, the recipe, the
+    report and the model card (README.md, which covers the export too)."""
     if state.quantization:
         # Dynamic int8 needs no calibration: the folder keeps fp32 weights, loading quantizes them.
         spec = getattr(state.model.config, "bertpress", None) or pruning_spec(state.adapter)
@@ -170,3 +210,4 @@ def save_state(state: State, recipe: Recipe, report: dict, folder: Path) -> None
         shutil.copytree(state.export_dir, folder / state.export_dir.name)  # onnx/ or openvino/
     recipe.save(folder / "recipe.yaml")
     write_json(folder / "report.json", report)
+    write_card(folder, compress_card(report, recipe.to_dict(), folder_files(folder)))

@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from ..export.onnx import ExportReport
-from ..measure.cost import Reference
+from ..measure.cost import Reference, ResolvedBudget
 from ..measure.latency import LatencySetting
 from ..models.adapters import Adapter, get_adapter
 from ..models.heads import TaskHead
 from ..prune.fisher import MaskGradients, collect_mask_gradients
-from ..prune.pipeline import timed
+from ..prune.pipeline import select_units, timed
+from ..prune.search import Selection
+from ..runtime.backends import backend_of, backend_of_file
 
 
 @dataclass
@@ -48,7 +50,9 @@ class State:
     export_dir: Path | None = None  # the ONNX export folder, once made
     export_report: ExportReport | None = None  # what that folder holds, and how close it is to PyTorch
     quantization: dict | None = None  # how the deployed PyTorch model was quantized
+    judge_static: bool = True  # static int8 keeps in fp32 the layers that lose agreement (off for timing only)
     _gradients: MaskGradients | None = None
+    _selections: dict = field(default_factory=dict)  # (budget, layer drop allowed) → prune.search.Selection
 
     @property
     def adapter(self) -> Adapter:
@@ -61,9 +65,21 @@ class State:
                 self._gradients = collect_mask_gradients(self.adapter, self.calibration, self.head, self.progress)
         return self._gradients
 
+    def selection(self, budget: ResolvedBudget, allow_layer_drop: bool = False) -> Selection:
+        """The units the current model keeps under ``budget``, searched once per budget: a price
+        taken before pruning (the optimize search's) and the prune itself use the same masks."""
+        key = (budget.budget, allow_layer_drop)
+        if key not in self._selections:
+            gradients = self.gradients()
+            with timed(self.timings_s, "search"):
+                self._selections[key] = select_units(gradients, budget, allow_layer_drop)
+        return self._selections[key]
+
     def model_changed(self) -> None:
-        """A step changed the model's structure: its statistics no longer describe it."""
+        """A step changed the model's structure: its statistics no longer describe it. (A new
+        dict, not a cleared one: a state forked before the change still shares the old one.)"""
         self._gradients = None
+        self._selections = {}
 
     @property
     def final_model(self):
@@ -71,10 +87,7 @@ class State:
 
     @property
     def backend(self) -> str:
-        """How the final model runs: ``torch-fp32``, ``torch-int8``, ``onnx-fp32``, ``onnx-int8``,
-        ``onnx-int8-static``, ``openvino-fp32`` or ``openvino-int8``."""
+        """How the final model runs: the name of a backend of ``runtime.backends``."""
         if self.export_report is not None:
-            if self.export_report.file.endswith(".xml"):
-                return "openvino-int8" if self.export_report.int8_mode else "openvino-fp32"
-            return {None: "onnx-fp32", "dynamic": "onnx-int8", "static": "onnx-int8-static"}[self.export_report.int8_mode]
-        return "torch-int8" if self.quantization else "torch-fp32"
+            return backend_of_file(self.export_report.file).name
+        return backend_of("torch", "dynamic" if self.quantization else None).name

@@ -8,7 +8,6 @@ The runner and the steps talk to a workload, never to the difference between the
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +17,11 @@ import torch
 from datasets import Dataset, Value
 
 from ..data.calibration import Calibration, calibration_batches, held_out_batches
-from ..data.sources import GLUE_DIR_ENV, DataSource, load_split
+from ..data.sources import DataSource, load_split
 from ..data.tasks import Columns, Task, get_task
 from ..data.texts import TextSource, split_texts
 from ..data.tokenize import batches, encode
 from ..errors import BertpressError
-from ..export.onnx_model import OnnxClassifier
 from ..measure.embeddings import agreement, embed, sts_similarity
 from ..measure.evaluate import evaluate
 from ..models.embedder import load_embedder, save_embedder
@@ -31,6 +29,7 @@ from ..models.heads import Embedding, TaskHead, head_for, with_fisher_noise
 from ..models.loading import load_model
 from ..models.pooling import Pooling
 from ..models.saving import save_model
+from ..runtime.loading import exported_file_in
 from ..reports import to_plain
 
 
@@ -45,9 +44,9 @@ class TaskWorkload:
         self.label_type = Value("float32") if self.task.is_regression else Value("int64")
 
     def load(self, model: str):
+        if Path(model).is_dir() and exported_file_in(model):
+            raise BertpressError(f"{model} holds an exported model; compression starts from a PyTorch model folder")
         network = load_model(model)
-        if isinstance(network, OnnxClassifier):
-            raise BertpressError(f"{model} holds an ONNX export; compression starts from a PyTorch model folder")
         self.head.check(network.config, self.task.name)
         return network
 
@@ -67,6 +66,15 @@ class TaskWorkload:
 
     def save(self, model, tokenizer, folder: Path) -> None:
         save_model(model, tokenizer, folder)
+
+    @property
+    def calibration_source(self) -> str:
+        """What the calibration sample is drawn from, for the report and the model card."""
+        return self.data.train_file or f"the {self.name} training split"
+
+    def input_paths(self) -> tuple[str, ...]:
+        """The local files and folders the workload reads."""
+        return self.data.input_paths()
 
     def fingerprint(self) -> dict:
         return {"task": self.name, "data": to_plain(self.data)}
@@ -95,7 +103,8 @@ EMBEDDING_TASK = Task(
 
 
 class EmbeddingWorkload:
-    """A sentence embedder; text from ``setup.text_file`` or ``task_name``'s training sentences."""
+    """A sentence embedder; text from ``setup.text_file``, ``task_name``'s training sentences, or
+    with neither the text sample shipped in the package."""
 
     task = EMBEDDING_TASK
     name = "embedding"
@@ -148,7 +157,7 @@ class EmbeddingWorkload:
     def scorer(self, tokenizer, max_length: int, progress: bool) -> Callable[[Any], dict[str, float]]:
         """Agreement with the starting model on the held-out texts; STS-B dev Spearman of cosine
         similarity too when GLUE data is at hand (``--data-dir``, $BERTPRESS_GLUE_DIR, or task stsb)."""
-        with_sts = self.task_name == "stsb" or bool(self.data.data_dir or os.environ.get(GLUE_DIR_ENV))
+        with_sts = self.task_name == "stsb" or bool(self.data.glue_dir)
 
         def score(model) -> dict[str, float]:
             mine = embed(model, tokenizer, self._held_out, max_length=max_length, progress=False)
@@ -167,8 +176,18 @@ class EmbeddingWorkload:
     def save(self, model, tokenizer, folder: Path) -> None:
         save_embedder(model, tokenizer, folder)
 
+    @property
+    def calibration_source(self) -> str:
+        """What the calibration texts (and the held-out ones agreement is judged on) are drawn from."""
+        return self.source.describe()
+
+    def input_paths(self) -> tuple[str, ...]:
+        """The local files and folders the workload reads: the text file, and the task's data."""
+        text = (self.setup.text_file,) if self.setup.text_file else ()
+        return text + self.data.input_paths()
+
     def fingerprint(self) -> dict:
-        return {"task": self.name, "texts": self.source.describe(), "setup": to_plain(self.setup), "data": to_plain(self.data)}
+        return {"task": self.name, "texts": self.calibration_source, "setup": to_plain(self.setup), "data": to_plain(self.data)}
 
 
 def make_workload(task: str | None, data: DataSource, embedding: EmbeddingSetup | None):

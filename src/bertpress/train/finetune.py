@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,47 +11,22 @@ import torch
 from datasets import Dataset
 from transformers import DataCollatorWithPadding, PretrainedConfig, set_seed
 
+from ..card import finetune_card, folder_files, write_card
 from ..data.sampling import sample
 from ..data.sources import DataSource, load_split
 from ..data.tasks import Task
 from ..data.tokenize import encode
 from ..distributed import is_main
-from ..errors import BertpressError
 from ..formatting import format_table
 from ..measure.evaluate import evaluate
 from ..models.heads import head_for
 from ..models.loading import load_config, load_model, load_tokenizer
+from ..models.positions import check_max_length
 from ..models.saving import save_model
-from ..outputs import atomic_dir
+from ..outputs import atomic_dir, check_output
 from ..reports import Report
+from .config import TrainConfig
 from .loop import Schedule, make_trainer, train_epoch
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 3
-    lr: float = 5e-5
-    batch_size: int = 32
-    max_length: int = 128
-    seed: int = 0
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.06
-    max_grad_norm: float = 1.0  # the transformers Trainer's default clipping
-
-    def __post_init__(self) -> None:
-        """Refuse a setting torch would only trip over mid-run (a negative lr fails deep in AdamW)."""
-        counts = {"--epochs": self.epochs, "--batch-size": self.batch_size, "--max-length": self.max_length}
-        for flag, value in counts.items():
-            if not isinstance(value, int) or value < 1:
-                raise BertpressError(f"{flag} must be a whole number of at least 1, not {value!r}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise BertpressError(f"--lr must be a positive number, not {self.lr!r}")
-        if not 0 <= self.warmup_ratio < 1:  # NaN fails every comparison, so it is refused too
-            raise BertpressError(f"warmup_ratio must be at least 0 and below 1, not {self.warmup_ratio!r}")
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise BertpressError(f"weight_decay must be a non-negative number, not {self.weight_decay!r}")
-        if not self.max_grad_norm > 0:  # inf is allowed: it means no clipping
-            raise BertpressError(f"max_grad_norm must be a positive number, not {self.max_grad_norm!r}")
 
 
 @dataclass
@@ -66,6 +40,7 @@ class EpochResult:
 @dataclass
 class FinetuneReport(Report):
     kind: ClassVar[str] = "finetune"
+    version: ClassVar[int] = 2  # 2: metrics in points (version 1 had fractions)
 
     task: str
     model: str
@@ -93,7 +68,10 @@ def finetune(
     progress: bool = True,
 ) -> FinetuneReport:
     """Train ``model_name`` on ``task`` and save it to ``output``; nothing is written if anything fails."""
+    inputs = [model_name, *source.input_paths()]
+    check_output(output, overwrite=overwrite, inputs=inputs)
     base_config = load_config(model_name)
+    check_max_length(base_config, config.max_length, model_name)
     has_head = _has_classifier(base_config)
     if has_head:  # continue training it; a bare encoder gets a fresh head of the task's size
         head_for(task).check(base_config, task.name)
@@ -106,10 +84,12 @@ def finetune(
     model = load_model(model_name, num_labels=None if has_head else task.num_labels)
     describe_task(model.config, task)
     history = train(model, tokenizer, task, train_set, dev_set, config, on_epoch=on_epoch, progress=progress)
+    report = FinetuneReport(task.name, model_name, str(output), config, max_train_samples, history)
     if is_main():  # under accelerate launch, every process holds the same trained model
-        with atomic_dir(output, overwrite=overwrite, inputs=[model_name]) as staging:
+        with atomic_dir(output, overwrite=overwrite, inputs=inputs) as staging:
             save_model(model, tokenizer, staging)
-    return FinetuneReport(task.name, model_name, str(output), config, max_train_samples, history)
+            write_card(staging, finetune_card(report.to_dict(), folder_files(staging)))
+    return report
 
 
 def train(

@@ -63,7 +63,19 @@ class Trainer:
         self.accelerator.save_state(str(folder), safe_serialization=False)
 
     def load(self, folder: Path) -> None:
+        """Restore what ``save`` wrote (``check_saved_state`` vouched for the files beforehand)."""
         self.accelerator.load_state(str(folder))
+
+
+def check_saved_state(folder: Path) -> None:
+    """Refuse a saved training state that torch cannot read, naming the damaged file, before a
+    resumed run does any work: accelerate would fail only when the step is reached, without
+    saying which file, and it skips unreadable random states without a word."""
+    for path in sorted([*folder.glob("*.bin"), *folder.glob("*.pkl")]):
+        try:
+            torch.load(path, map_location="cpu", weights_only=False)  # our own files: unpickling is safe
+        except Exception as error:  # a damaged pickle can raise almost anything
+            raise BertpressError(f"cannot resume: {path} is damaged or not a PyTorch file") from error
 
 
 def make_trainer(module: torch.nn.Module, schedule: Schedule, num_examples: int) -> Trainer:

@@ -1,0 +1,90 @@
+"""What every runtime's model offers: the surface of a transformers model that evaluation and
+timing use, over a file ``bertpress export`` wrote.
+
+``model(**batch).logits`` (or ``.sentence_embedding`` for an exported sentence embedder) with
+torch tensors in and out, ``model.config`` (``num_labels``, ``vocab_size``, ...), ``eval()``,
+``device``, ``to("cpu")`` and ``set_num_threads``. A runtime subclass starts its engine and runs
+one batch; nothing else differs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import AutoModel, AutoModelForSequenceClassification, PretrainedConfig
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from ..errors import BertpressError
+from ..models.modeling_bertpress import pruned_class_for
+from ..models.outputs import EmbeddingOutput
+
+# What a graph's main output is called, and the output class that carries it.
+_OUTPUTS = {"logits": SequenceClassifierOutput, "sentence_embedding": EmbeddingOutput}
+
+
+def output_name(model) -> str:
+    """The main output of ``model``: ``logits``, or ``sentence_embedding`` for a sentence embedder."""
+    return getattr(model, "output_name", None) or (
+        "sentence_embedding" if getattr(model.config, "sentence_embedding", None) else "logits"
+    )
+
+
+class ExportedModel:
+    """One exported file and its model's config; ``threads`` sets the runtime's intra-op threads."""
+
+    def __init__(self, path: str | Path, config: PretrainedConfig, threads: int | None = None):
+        self.path = Path(path)
+        self.config = config
+        self.output_name = output_name(self)
+        self.device = torch.device("cpu")
+        self.threads: int | None = None
+        self.input_names: list[str] = []
+        self.set_num_threads(threads)
+
+    def __call__(self, input_ids: torch.Tensor, **inputs: torch.Tensor) -> SequenceClassifierOutput | EmbeddingOutput:
+        """Logits (or sentence embeddings) for a batch; inputs the graph does not take (e.g. token
+        types for DistilBERT) are ignored."""
+        defaults = {"attention_mask": torch.ones_like(input_ids), "token_type_ids": torch.zeros_like(input_ids)}
+        inputs = {**defaults, **inputs, "input_ids": input_ids}
+        feeds = {name: inputs[name].cpu().numpy() for name in self.input_names}
+        return _OUTPUTS[self.output_name](**{self.output_name: torch.from_numpy(self._run(feeds))})
+
+    def set_num_threads(self, threads: int | None) -> None:
+        """Runtimes fix their thread pool when they start: a new count needs a new start."""
+        if threads != self.threads or not self.input_names:
+            self.input_names = self._start(threads)
+            self.threads = threads
+
+    def _start(self, threads: int | None) -> list[str]:
+        """Start the runtime on ``self.path`` with ``threads``; returns the graph's input names."""
+        raise NotImplementedError
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """The main output for one batch of graph inputs."""
+        raise NotImplementedError
+
+    def eval(self) -> ExportedModel:
+        return self
+
+    def to(self, device: str | torch.device) -> ExportedModel:
+        if torch.device(device).type != "cpu":
+            raise BertpressError(f"exported models run on the cpu here, not on '{device}'")
+        return self
+
+    def skeleton(self) -> nn.Module:
+        """The PyTorch module tree the graph was exported from, on the meta device: every shape
+        (for adapters, parameter and MAC counts) and no weights."""
+        with torch.device("meta"):
+            if getattr(self.config, "bertpress", None):
+                return pruned_class_for(self.config.architectures[0])(self.config)
+            if self.output_name == "sentence_embedding":
+                return AutoModel.from_config(self.config)
+            return AutoModelForSequenceClassification.from_config(self.config)
+
+
+def torch_module(model) -> nn.Module:
+    """The ``nn.Module`` whose shapes describe ``model``: the model itself, or an exported model's skeleton."""
+    return model.skeleton() if isinstance(model, ExportedModel) else model

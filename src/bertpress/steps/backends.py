@@ -1,0 +1,159 @@
+"""Backends as recipe steps: every backend of ``runtime.backends`` is made from a PyTorch model by
+the same export and quantize steps a recipe would apply, and ``bench`` times them side by side.
+
+From an exported folder ``bench`` times the file it holds (and dynamic int8 made from an fp32
+ONNX graph). Static int8 made for timing is calibrated on random tokens: right for timing, not
+for accuracy (``bertpress compress`` with a static ``quantize`` step calibrates on task data).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ..errors import BertpressError
+from ..measure.bench import BenchReport, BenchRow, bench_rows
+from ..measure.cost import Reference
+from ..measure.latency import LatencySetting, check_device, sample_inputs
+from ..measure.macs import count_params, model_macs
+from ..measure.size import state_dict_size_mb, weights_size_mb
+from ..models.adapters import get_adapter
+from ..models.heads import head_for_config
+from ..quantize import quantize_onnx
+from ..runtime.backends import BACKENDS, backend_of, get_backend
+from ..runtime.exported import ExportedModel, torch_module
+from ..runtime.loading import exported_model, load_any
+from .base import StepConfig, apply_step
+from .export import ExportStep
+from .quantize import QuantizeStep
+from .state import State
+
+# Random-token batches that static int8 made for timing calibrates on.
+TIMING_CALIBRATION_BATCHES, TIMING_CALIBRATION_SIZE = 4, 8
+
+
+def backend_steps(name: str) -> tuple[StepConfig, ...]:
+    """The recipe steps that make backend ``name`` from a PyTorch model (none for fp32 PyTorch)."""
+    backend = get_backend(name)
+    if backend.runtime == "torch":
+        return (QuantizeStep(backend="torch"),) if backend.int8 else ()
+    if backend.int8 is None:
+        return (ExportStep(format=backend.runtime),)
+    return (QuantizeStep(backend=backend.runtime, mode=backend.int8),)
+
+
+def deploy(state: State, backend: str) -> State:
+    """``state``'s model made into ``backend`` in a scratch folder of its own (inside ``state``'s)."""
+    deployed = replace(
+        state, workdir=Path(tempfile.mkdtemp(dir=state.workdir)), deployed=None, export_dir=None,
+        export_report=None, quantization=None, records=[],
+    )
+    for step in backend_steps(backend):
+        apply_step(deployed, step)
+    return deployed
+
+
+def deployed_size_mb(state: State) -> float:
+    """The deployed model's weights as they run (a PyTorch model's tensors, or the exported file)."""
+    if state.export_report is not None:
+        return state.export_report.size_mb
+    return state_dict_size_mb(state.final_model)
+
+
+def timing_state(model, workdir: Path, latency: LatencySetting) -> State:
+    """A state that can make every backend of ``model`` for timing: random-token calibration, and
+    no per-layer fallback in static int8 (agreement on random tokens says nothing about accuracy)."""
+    length = min(latency.seq_length, getattr(model.config, "max_position_embeddings", latency.seq_length))
+    batches = [
+        sample_inputs(model.config, TIMING_CALIBRATION_SIZE, length, seed=seed) for seed in range(TIMING_CALIBRATION_BATCHES)
+    ]
+    adapter = get_adapter(model)
+    reference = Reference(adapter.heads_per_layer(), adapter.neurons_per_layer(), count_params(model), 0.0, length)
+    return State(
+        model, None, None, head_for_config(model.config), batches, reference, latency, workdir,
+        max_length=length, progress=False, judge_static=False,
+    )
+
+
+def bench(
+    model: str,
+    batch_sizes: Sequence[int] = (1, 32),
+    seq_length: int = 128,
+    *,
+    device: str = "cpu",
+    threads: int | None = None,
+    backends: Sequence[str] | None = None,
+    min_run_time: float = 1.0,
+    progress: bool = True,
+) -> BenchReport:
+    """Measure the model folder ``model``; with ``backends``, one row per backend and batch size."""
+    check_device(device)
+    threads = threads or torch.get_num_threads()
+    latency = LatencySetting(seq_length=seq_length, device=device, threads=threads, min_run_time=min_run_time)
+    loaded = load_any(model)
+    if backends is None:
+        results = bench_rows(loaded, batch_sizes, latency)
+    else:
+        _check_backends(loaded, backends)
+        with tempfile.TemporaryDirectory(prefix="bertpress-bench-") as workdir:
+            results = []
+            for name in tqdm(backends, desc="backends", disable=not progress):
+                network, size_mb = _backend_model(loaded, name, Path(workdir), latency)
+                results += [replace(row, backend=name, size_mb=size_mb) for row in bench_rows(network, batch_sizes, latency)]
+    module = torch_module(loaded)
+    return BenchReport(
+        params=count_params(module),
+        macs=model_macs(get_adapter(module), seq_length),
+        seq_length=seq_length,
+        device=device,
+        threads=threads,
+        size_mb=_source_size_mb(model, loaded),
+        results=results,
+    )
+
+
+def _backend_model(source, name: str, workdir: Path, latency: LatencySetting) -> tuple[object, float]:
+    """``source`` on backend ``name``, and the size of its weights as they run."""
+    if isinstance(source, ExportedModel):
+        return _from_export(source, name, workdir)
+    state = deploy(timing_state(source, workdir, latency), name)
+    return state.final_model, deployed_size_mb(state)
+
+
+def _check_backends(source, names: Sequence[str]) -> None:
+    """Fail before any timing when a backend is unknown or an exported folder cannot give it."""
+    for name in names:
+        backend = get_backend(name)
+        if not isinstance(source, ExportedModel):
+            continue  # a PyTorch model gives every backend
+        if backend.runtime == "torch":
+            raise BertpressError("the torch backends need a PyTorch model folder, not an exported one")
+        if not _made_from(source.path.name, name):
+            raise BertpressError(f"backend {name} needs {backend.file}, but {source.path.parent} holds {source.path.name}")
+
+
+def _made_from(held: str, name: str) -> bool:
+    """Whether an exported folder holding file ``held`` gives backend ``name``: its own, and
+    dynamic int8 quantized from an fp32 ONNX graph."""
+    dynamic_from_fp32 = (BACKENDS[name], held) == (backend_of("onnx", "dynamic"), backend_of("onnx", None).file)
+    return held == BACKENDS[name].file or dynamic_from_fp32
+
+
+def _from_export(source: ExportedModel, name: str, workdir: Path) -> tuple[ExportedModel, float]:
+    """Backend ``name`` of an exported folder (checked by ``_check_backends`` to give it)."""
+    if BACKENDS[name].file == source.path.name:
+        return source, weights_size_mb(source.path)
+    target = workdir / BACKENDS[name].file
+    quantize_onnx(source.path, target)
+    return exported_model(target, source.config), weights_size_mb(target)
+
+
+def _source_size_mb(name_or_path: str, loaded) -> float:
+    if isinstance(loaded, ExportedModel):
+        return weights_size_mb(loaded.path)
+    return weights_size_mb(name_or_path) if Path(name_or_path).is_dir() else state_dict_size_mb(loaded)

@@ -57,7 +57,7 @@ def task_rows(task: str, teacher: Path, data: api.DataSource, workdir: Path) -> 
     for name, folder in models.items():
         scores = {backend: dev_metric(folder, task, backend, data) for backend in BACKEND_RECIPES}
         timing = api.bench(str(folder), BATCH_SIZES, SEQ_LENGTH, backends=list(BACKEND_RECIPES), progress=False)
-        for row in timing.results:
+        for row in (row for row in timing.results if row.model != "dense"):  # the teacher has rows of its own
             reference.setdefault(row.batch_size, row.latency_ms)  # dense torch-fp32 comes first
             rows.append([task, name, row.backend, row.batch_size, f"{row.latency_ms:.1f}", f"{row.throughput:.1f}",
                          f"{reference[row.batch_size] / row.latency_ms:.2f}x", f"{row.size_mb:.1f}",

@@ -16,6 +16,8 @@ from bertpress.models.adapters import get_adapter
 from bertpress.models.saving import save_model
 
 BACKENDS = ["torch-fp32", "torch-int8", "onnx-fp32", "onnx-int8"]
+COLUMNS = ["batch_size", "latency_ms", "throughput", "backend", "size_mb", "spread_ms", "model", "speedup",
+           "speedup_vs_fastest_dense"]
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +42,13 @@ def bench_json(folder, out, *options: str) -> dict:
 
 def test_bench_json_has_exactly_the_documented_keys(folders, tmp_path, capsys):
     result = bench_json(folders["torch"], tmp_path / "bench.json", "--batch-sizes", "1,2", "--threads", "1")
-    assert list(result) == ["report", "version", "params", "macs", "seq_length", "device", "threads", "size_mb", "results"]
+    assert list(result) == ["report", "version", "params", "macs", "seq_length", "device", "threads", "size_mb", "results",
+                            "machine", "dense_model"]
     assert (result["seq_length"], result["device"], result["threads"]) == (16, "cpu", 1)
-    columns = ["batch_size", "latency_ms", "throughput", "backend", "size_mb"]
-    assert [list(row) for row in result["results"]] == [columns] * 2
+    assert result["machine"]["threads"] == {"torch": 1, "onnxruntime": 1, "openvino": 1} and result["machine"]["cpu"]
+    assert [list(row) for row in result["results"]] == [COLUMNS] * 2
     assert all(row["backend"] is None and row["size_mb"] is None for row in result["results"])
+    assert all(row["spread_ms"] >= 0 and row["model"] is None for row in result["results"])
     assert [row["batch_size"] for row in result["results"]] == [1, 2]
     assert all(row["latency_ms"] > 0 and row["throughput"] > 0 for row in result["results"])
     model = folders["model"]
@@ -56,10 +60,26 @@ def test_bench_json_has_exactly_the_documented_keys(folders, tmp_path, capsys):
 def test_bench_compares_backends_side_by_side(folders, tmp_path):
     result = bench_json(folders["torch"], tmp_path / "bench.json", "--batch-sizes", "2", "--backends", ",".join(BACKENDS))
     assert [(row["backend"], row["batch_size"]) for row in result["results"]] == [(name, 2) for name in BACKENDS]
-    columns = ["batch_size", "latency_ms", "throughput", "backend", "size_mb"]
-    assert all(list(row) == columns for row in result["results"])
+    assert all(list(row) == COLUMNS for row in result["results"])
     sizes = {row["backend"]: row["size_mb"] for row in result["results"]}
     assert sizes["onnx-int8"] < sizes["onnx-fp32"]
+    assert result["dense_model"] is None and all(row["speedup"] is None for row in result["results"])
+
+
+def test_bench_times_the_dense_model_its_report_names_beside_it(folders, tmp_path, capsys):
+    compressed = tmp_path / "compressed"
+    compressed.mkdir()
+    save_model(folders["model"], None, compressed)
+    (compressed / "report.json").write_text(json.dumps({"report": "compress", "model": str(folders["torch"])}))
+    result = bench_json(compressed, tmp_path / "bench.json", "--batch-sizes", "2", "--backends", "onnx-int8")
+    assert result["dense_model"] == str(folders["torch"])
+    rows = {(row["model"], row["backend"]): row for row in result["results"]}
+    assert set(rows) == {("model", "onnx-int8"), ("dense", "torch-fp32"), ("dense", "onnx-int8")}
+    assert rows["dense", "torch-fp32"]["speedup"] == 1.0
+    fastest = min(rows["dense", backend]["latency_ms"] for backend in ("torch-fp32", "onnx-int8"))
+    model = rows["model", "onnx-int8"]
+    assert model["speedup_vs_fastest_dense"] == round(fastest / model["latency_ms"], 2)
+    assert "vs fastest dense" in capsys.readouterr().out
 
 
 def test_bench_runs_an_onnx_export(folders, tmp_path):

@@ -12,14 +12,12 @@ import sys
 import textwrap
 import time
 from importlib.metadata import version
-from pathlib import Path
 
 import pytest
 from conftest import FAST_LATENCY, run_prune
 from tqdm.auto import tqdm
 
 from bertpress.cli import info, main
-from bertpress.outputs import atomic_dir
 from bertpress.steps import checkpoints as checkpoints_module
 from bertpress.steps import runner
 

@@ -23,7 +23,7 @@ from bertpress.runtime.loading import load_any, load_exported
 from bertpress.measure.embeddings import read_squad
 from bertpress.measure.evaluate import evaluate
 from bertpress.models.heads import SequenceClassification
-from bertpress.models.loading import load_config, load_model, load_tokenizer
+from bertpress.models.loading import load_model, load_tokenizer
 from bertpress.models.positions import usable_positions
 from bertpress.models.saving import save_model
 from bertpress.outputs import atomic_dir, check_output

@@ -58,6 +58,12 @@ def test_optimize_writes_the_front_and_the_chosen_model(searched, rte_dir, tmp_p
     # the dense model on both backends, then the ladder: MACs 0.7 down to 0.1, one Fisher pass
     assert [c["backend"] for c in candidates[:2]] == ["torch-fp32", "onnx-int8"]
     assert sorted({c["structure"]["macs"] for c in candidates}) == [0.1, 0.15, 0.25, 0.35, 0.5, 0.7, 1.0]
+    # every timing has its spread; the dense model on each backend is marked, and the speed table
+    # says where it ran and how much faster than the dense model on its fastest backend
+    assert report["dense"] == [0, 1] and report["dense_ms"] == candidates[0]["latency_ms"]
+    assert all(c["latency_spread_ms"] >= 0 for c in candidates if c["latency_ms"] is not None)
+    assert report["machine"]["cpu"] and set(report["machine"]["threads"]) == {"torch", "onnxruntime", "openvino"}
+    assert "vs fastest dense" in (output / "pareto.md").read_text() and "Machine:" in printed.out
     best = candidates[report["chosen"]]
     assert best["latency_ms"] <= report["target_ms"] and best["metric"] >= report["floor_metric"]
     judged = [c for c in candidates if c["metric"] is not None]

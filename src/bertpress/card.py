@@ -4,7 +4,7 @@ A YAML header (``base_model``, ``library_name``, ``tags``, ``pipeline_tag``, ``d
 metrics as ``model-index``), then what was done, the numbers before and after, and how to load and
 run the folder with each runtime it holds, naming the files really there. Plain data in, text out
 (a report dict, a recipe dict, the folder's file names): steps/, export/ and train/ write cards, so
-this module imports nothing heavy.
+it takes plain data and no models.
 """
 
 from __future__ import annotations
@@ -16,14 +16,12 @@ import yaml
 
 from .data.tasks import TASKS, Task
 from .data.text_sample import SAMPLE_DATASET, SAMPLE_NAME
+from .models.loading import MODEL_ALIASES, WEIGHT_FILES
+from .models.saving import REMOTE_CODE_FILE
 from .runtime.backends import EXPORTED_FILES, backend_of, backend_of_file
 
 CARD_FILE = "README.md"
-# What the model aliases of ``models.loading.MODEL_ALIASES`` are on the hub.
-ALIAS_HUB_IDS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}
 EMBEDDER_FILE = "modules.json"  # a sentence-transformers folder has one
-REMOTE_CODE_FILE = "modeling_bertpress.py"  # ``models.saving`` adds it beside a pruned model's weights
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")  # a PyTorch model's (``models.loading`` reads them)
 FOLDER = "path/to/this/folder"  # how the snippets name the folder (a local copy, if it came from the hub)
 STEP_TAGS = {"prune": "pruning", "drop_layers": "pruning", "distill": "distillation", "quantize": "quantization"}
 EMBEDDER_TAGS = ["sentence-transformers", "sentence-similarity", "feature-extraction"]
@@ -33,8 +31,8 @@ EXAMPLE_TEXTS = ("A man is playing a guitar.", "Someone is playing music.")
 
 def base_model_id(model: str) -> str:
     """What a card calls the input ``model``: an alias's hub id, a local folder's name, or the hub id given."""
-    if model in ALIAS_HUB_IDS:
-        return ALIAS_HUB_IDS[model]
+    if model in MODEL_ALIASES:
+        return MODEL_ALIASES[model].hub_id
     path = Path(model)
     return path.resolve().name if path.exists() else model
 
@@ -288,7 +286,7 @@ def _runtime_snippet(file: str, embedder: bool) -> str:
     if file.endswith(".xml"):
         lines = ["import openvino as ov", *common,
                  f'compiled = ov.Core().compile_model({_folder_path(file)}, "CPU")',
-                 f"feeds = {{port.any_name: encoded[port.any_name] for port in compiled.inputs}}",
+                 "feeds = {port.any_name: encoded[port.any_name] for port in compiled.inputs}",
                  f'{output} = compiled(feeds)["{output}"]']
         return f"### OpenVINO (`{file}`)\n\n" + _code("python", lines)
     lines = ["import onnxruntime as ort", *common, f"session = ort.InferenceSession({_folder_path(file)})",

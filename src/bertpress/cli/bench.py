@@ -13,8 +13,9 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "bench",
         help="measure latency, throughput, parameters, MACs and size",
-        description="Time forward passes on random tokens (median of torch.utils.benchmark runs); "
-        "with --backends, compare PyTorch and ONNX Runtime, fp32 and int8, side by side.",
+        description="Time forward passes on random tokens (median and range of rounds); with --backends, "
+        "compare PyTorch, ONNX Runtime and OpenVINO, fp32 and int8, timed in turn, and the dense model the "
+        "folder's report.json names beside them. Prints the CPU's features and each runtime's threads.",
     )
     parser.add_argument("--model", required=True, help="model folder: PyTorch, or written by `bertpress export`")
     parser.add_argument(

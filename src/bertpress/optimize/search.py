@@ -41,7 +41,7 @@ from ..errors import BertpressError, first_line
 from ..measure.agreement import AgreementProxy
 from ..measure.cost import MacsBudget, resolve_budget
 from ..measure.latency import LatencySetting, Timing, compare_latency, timing_threads
-from ..measure.latency_table import latency_table
+from ..measure.latency_table import LatencyTable, latency_table
 from ..measure.machine import this_machine
 from ..measure.macs import count_params, model_macs
 from ..models.loading import load_tokenizer
@@ -109,6 +109,59 @@ class _Clock:
             print(f"[{_minutes(self.elapsed())} elapsed, {_minutes(max(self.left(), 0))} left] {message}", file=sys.stderr, flush=True)
 
 
+class _SideBySide:
+    """The dense model on every backend, and timings on the run's clock: a model is timed in turn
+    with the dense model on its backend (fp32 PyTorch where that one failed) and scaled by that
+    dense model's timing at the start, so a busy moment of the machine mid-run moves no comparison."""
+
+    def __init__(self, settings: dict[str, LatencySetting]):
+        self.settings = settings  # the target batch's, and batch 1's
+        self.dense: dict[str, object] = {}  # backend → the dense model on it
+        self.start: dict[str, dict[str, Timing]] = {}  # setting → backend → the dense model's timing at the start
+
+    def time_dense(self) -> dict[str, dict[str, Timing]]:
+        """Every dense model, timed all in turn: the start of the run's clock."""
+        self.start = {name: compare_latency(self.dense, setting) for name, setting in self.settings.items()}
+        return self.start
+
+    def time(self, model, backend: str) -> dict[str, Timing]:
+        partner = backend if backend in self.dense else REFERENCE_BACKEND
+        timings = {}
+        for name, setting in self.settings.items():
+            now = compare_latency({"dense": self.dense[partner], "candidate": model}, setting)
+            scale = self.start[name][partner].median_ms / now["dense"].median_ms
+            measured = now["candidate"]
+            timings[name] = replace(measured, median_ms=measured.median_ms * scale, spread_ms=measured.spread_ms * scale)
+        return timings
+
+
+class _Prices:
+    """What a shape costs: the latency table's fp32 PyTorch price (plus what the table does not
+    explain of the dense model's time), and the policy's price on a backend from what was measured."""
+
+    def __init__(self, table: LatencyTable, backends: list[str]):
+        self.table, self.backends = table, backends
+        self.other_ms = 0.0
+        self.timed: list[policy.Timed] = []  # every measurement at the target batch
+
+    def explain_dense(self, dense_ms: float, heads: list[int], neurons: list[int]) -> None:
+        self.other_ms = max(dense_ms - self.table.encoder_ms(heads, neurons), 0.0)
+
+    def table_ms(self, heads: list[int], neurons: list[int]) -> float:
+        return self.other_ms + self.table.encoder_ms(heads, neurons)
+
+    def measured(self, backend: str, table_ms: float, latency_ms: float) -> None:
+        self.timed.append(policy.Timed(backend, table_ms, latency_ms))
+
+    def on(self, table_ms: float, backend: str) -> float:
+        """The policy's price on ``backend``; the table's fp32 price where nothing ran on it."""
+        price = policy.price(table_ms, backend, self.timed)
+        return round(table_ms if price is None else price, 2)
+
+    def best(self, table_ms: float) -> float:
+        return policy.best_price(table_ms, self.backends, self.timed)
+
+
 class Search:
     """One optimize run; ``run()`` returns its report (see the module's docstring)."""
 
@@ -118,15 +171,13 @@ class Search:
         self.model_name, self.target, self.floor, self.backends = model, target, floor, backends
         self.calibration, self.distill, self.layer_drop, self.workdir = calibration, distill, layer_drop, workdir
         self.clock = _Clock(time_budget_s, progress)
-        at_target = LatencySetting(target.batch_size, target.seq_length, min_run_time=min_run_time)
-        self.settings = {"target": at_target, "b1": replace(at_target, batch_size=1)}  # the two timings of a candidate
+        self.setting = LatencySetting(target.batch_size, target.seq_length, min_run_time=min_run_time)
+        # A candidate's two timings: at the target batch, and at batch 1.
+        self.side_by_side = _SideBySide({"target": self.setting, "b1": replace(self.setting, batch_size=1)})
         self.workload = TaskWorkload(task, data)
         self.candidates: list[CandidateResult] = []
         self.saved: dict[int, tuple[_Built, State]] = {}  # candidate index → how to save it
         self.rungs_made: dict[float, _Built] = {}  # ladder rung → its retraining-free structure
-        self.timed: list[policy.Timed] = []  # every measurement at the target batch, for prices
-        self.dense: dict[str, object] = {}  # backend → the dense model on it, which candidates are timed beside
-        self.dense_timing: dict[str, dict[str, Timing]] = {}  # setting → backend → the dense model's timing at the start
 
     def say(self, message: str) -> None:
         self.clock.say(message)
@@ -149,7 +200,7 @@ class Search:
         self.say("loading the model, calibrating, and measuring the dense model")
         network = self.workload.load(self.model_name)
         tokenizer = load_tokenizer(self.model_name)
-        prepared = prepare(network, tokenizer, self.workload, self.calibration, self.settings["target"], self.workdir,
+        prepared = prepare(network, tokenizer, self.workload, self.calibration, self.setting, self.workdir,
                            progress=self.clock.progress, timings={})
         # Candidates are scored quietly (the progress lines say what is judged); the search never
         # changes the prepared model (it prunes copies), so it is the teacher as it is.
@@ -158,12 +209,12 @@ class Search:
         held_out = self.workload.held_out(tokenizer, self.calibration, HELD_OUT) or self.parent.calibration[-HELD_OUT // 32:]
         self.proxy = AgreementProxy(network, self.workload.head, held_out)
         self.metric_name = self.workload.task.main_metric
-        self.dense_metric = prepared.baseline.metrics[self.metric_name]
+        self.baseline = prepared.baseline
         self.floor_metric = self.floor.metric(self.dense_metric)
-        self.dense_params, self.dense_macs = prepared.baseline.params, prepared.baseline.macs
         self.num_layers = self.parent.adapter.num_layers
         self.parent.gradients()
-        self.table = latency_table(self.parent.adapter, self.target.batch_size, self.target.seq_length, progress=self.clock.progress)
+        table = latency_table(self.parent.adapter, self.target.batch_size, self.target.seq_length, progress=self.clock.progress)
+        self.prices = _Prices(table, self.backends)
         self.clock.took["prune"] = PRUNE_PER_FISHER * self.parent.timings_s["fisher"]
         if self.clock.left() < self.clock.took["prune"]:
             raise BertpressError(
@@ -171,26 +222,26 @@ class Search:
                 f"{self.clock.elapsed():.0f} s and one prune takes about {self.clock.took['prune']:.0f} s more"
             )
 
-    # --- prices --------------------------------------------------------------------------------
-    def table_ms(self, heads: list[int], neurons: list[int]) -> float:
-        """The table's latency of fp32 PyTorch with these layers (what it does not explain stays)."""
-        return self.other_ms + self.table.encoder_ms(heads, neurons)
+    @property
+    def dense_metric(self) -> float:
+        return self.baseline.metrics[self.metric_name]
 
+    # --- the ladder ------------------------------------------------------------------------------
     def rung_table_ms(self, macs: float) -> float:
         """The table's latency of a rung: from its structure once made, else from the masks its
         prune will use (the parent state's selection, shared with the prune)."""
         if macs in self.rungs_made:
             return self.rungs_made[macs].table_ms
-        resolved = resolve_budget(MacsBudget(macs), self.parent.adapter, self.parent.reference, self.settings["target"], progress=False)
+        resolved = resolve_budget(MacsBudget(macs), self.parent.adapter, self.parent.reference, self.setting, progress=False)
         masks = self.parent.selection(resolved).masks
-        return self.table_ms([int(m.sum()) for m in masks.heads], [int(m.sum()) for m in masks.neurons])
+        return self.prices.table_ms([int(m.sum()) for m in masks.heads], [int(m.sum()) for m in masks.neurons])
 
     def rungs(self) -> list[policy.Rung]:
         """The ladder as the policy sees it: each rung's best price, and its best dev metric once judged."""
         rungs = []
         for macs in LADDER:
             metrics = [c.metric for c in self.candidates if c.structure == Structure(macs).to_dict() and c.metric is not None]
-            price = policy.best_price(self.rung_table_ms(macs), self.backends, self.timed)
+            price = self.prices.best(self.rung_table_ms(macs))
             rungs.append(policy.Rung(macs, price, macs in self.rungs_made, max(metrics, default=None)))
         return rungs
 
@@ -207,8 +258,7 @@ class Search:
         if self.clock.left() < self.clock.expects("prune") + self.clock.expects("backend"):
             self.say(f"no time left to prune to MACs {macs:g}")
             return False
-        price = policy.best_price(self.rung_table_ms(macs), self.backends, self.timed)
-        self.say(f"pruning to MACs {macs:g} (priced {price:.0f} ms on its fastest backend)")
+        self.say(f"pruning to MACs {macs:g} (priced {self.prices.best(self.rung_table_ms(macs)):.0f} ms on its fastest backend)")
         started = time.perf_counter()
         state = self.fork()
         apply_step(state, Structure(macs).steps(self.num_layers)[0])  # the selection its price used
@@ -269,9 +319,9 @@ class Search:
     def built(self, structure: Structure, state: State) -> _Built:
         """A structure just made: saved to scratch space, priced by the table from its real shape."""
         adapter = state.adapter
-        macs_ratio = model_macs(adapter, self.parent.reference.seq_length) / self.dense_macs
+        macs_ratio = model_macs(adapter, self.parent.reference.seq_length) / self.baseline.macs
         folder = self.save_structure(state.model, f"structure-{len(self.candidates)}")
-        table_ms = self.table_ms(adapter.heads_per_layer(), adapter.neurons_per_layer())
+        table_ms = self.prices.table_ms(adapter.heads_per_layer(), adapter.neurons_per_layer())
         return _Built(structure, folder, macs_ratio, count_params(state.model), table_ms)
 
     def save_structure(self, model, name: str) -> Path:
@@ -285,28 +335,28 @@ class Search:
         """The dense model on every backend, all timed in turn with dense fp32 PyTorch (the
         target's reference): the report's dense rows, the first measured prices, and the models
         every candidate is timed beside."""
-        self.dense[REFERENCE_BACKEND] = self.parent.model
-        made = _Built(Structure(), self.save_structure(self.parent.model, "dense"), 1.0, self.dense_params, 0.0)
+        dense = self.side_by_side.dense
+        dense[REFERENCE_BACKEND] = self.parent.model
+        made = _Built(Structure(), self.save_structure(self.parent.model, "dense"), 1.0, self.baseline.params, 0.0)
         judged: dict[str, CandidateResult] = {}
         for backend in self.backends:
             started = time.perf_counter()
             deployed = self.make_backend(made, self.parent, backend, predicted_ms=0.0)  # priced by its own timing below
             if deployed is not None:
                 judged[backend] = self.candidates[-1]
-                self.dense[backend] = deployed.final_model
+                dense[backend] = deployed.final_model
                 self.evaluate(self.candidates[-1], deployed)
                 self.clock.took["backend"] = time.perf_counter() - started
-        self.dense_timing = {name: compare_latency(self.dense, setting) for name, setting in self.settings.items()}
-        self.dense_ms = self.dense_timing["target"][REFERENCE_BACKEND].median_ms
-        self.dense_b1_ms = self.dense_timing["b1"][REFERENCE_BACKEND].median_ms
+        start = self.side_by_side.time_dense()
+        self.dense_ms, self.dense_b1_ms = start["target"][REFERENCE_BACKEND].median_ms, start["b1"][REFERENCE_BACKEND].median_ms
         self.target_ms = self.target.ms(self.dense_ms)
-        adapter = self.parent.adapter
-        self.other_ms = max(self.dense_ms - self.table.encoder_ms(adapter.heads_per_layer(), adapter.neurons_per_layer()), 0.0)
-        made.table_ms = self.table_ms(adapter.heads_per_layer(), adapter.neurons_per_layer())
+        shape = self.parent.adapter.heads_per_layer(), self.parent.adapter.neurons_per_layer()
+        self.prices.explain_dense(self.dense_ms, *shape)
+        made.table_ms = self.prices.table_ms(*shape)
         for backend, result in judged.items():
-            self.record_timings(result, self.dense_timing["target"][backend], self.dense_timing["b1"][backend])
+            _record(result, {name: timings[backend] for name, timings in start.items()})
             result.predicted_ms = result.latency_ms  # the dense model is its own price
-            self.timed.append(policy.Timed(backend, made.table_ms, result.latency_ms))
+            self.prices.measured(backend, made.table_ms, result.latency_ms)
         self.say(f"dense: {self.metric_name} {self.dense_metric:.2f}, {self.dense_ms:.1f} ms at batch {self.target.batch_size} "
                  f"in fp32 PyTorch; target {self.target_ms:.1f} ms, floor {self.floor_metric:.2f}")
 
@@ -317,26 +367,21 @@ class Search:
                 self.say(f"no time left for {made.structure.label()} on {backend}")
                 return
             started = time.perf_counter()
-            deployed = self.make_backend(made, state, backend, self.price_on(made.table_ms, backend))
+            deployed = self.make_backend(made, state, backend, self.prices.on(made.table_ms, backend))
             if deployed is None:
                 continue
             result = self.candidates[-1]
             beaten = policy.screened_by(result, self.candidates)
             if beaten is None:
                 self.evaluate(result, deployed)
-                self.record_timings(result, *self.time_beside_dense(deployed.final_model, backend))
-                self.timed.append(policy.Timed(backend, made.table_ms, result.latency_ms))
+                _record(result, self.side_by_side.time(deployed.final_model, backend))
+                self.prices.measured(backend, made.table_ms, result.latency_ms)
             else:
                 result.note = f"screened out by the proxy: {beaten.label} on {beaten.backend} is faster and agrees better"
             result.seconds = round(time.perf_counter() - started, 1)
             self.clock.took["backend"] = result.seconds
             self.say(f"{result.label} on {backend}: agreement {result.agreement:.2f}"
                      + (f", {self.metric_name} {result.metric:.2f}, {result.latency_ms:.1f} ms" if result.metric is not None else ", screened out"))
-
-    def price_on(self, table_ms: float, backend: str) -> float:
-        """The policy's price on ``backend``; the table's fp32 price where nothing ran on it."""
-        price = policy.price(table_ms, backend, self.timed)
-        return round(table_ms if price is None else price, 2)
 
     def make_backend(self, made: _Built, state: State, backend: str, predicted_ms: float) -> State | None:
         """``state`` deployed on ``backend``, with its candidate appended (scored on the proxy);
@@ -359,25 +404,6 @@ class Search:
         result.metric = round(self.parent.score(deployed.final_model)[self.metric_name], 4)
         result.size_mb = deployed_size_mb(deployed)
 
-    def time_beside_dense(self, model, backend: str) -> tuple[Timing, Timing]:
-        """``model``'s timings at the target batch and at batch 1, on the run's clock: timed in
-        turn with the dense model on the same backend (fp32 PyTorch where that one failed), then
-        scaled by that dense model's timing at the start of the run."""
-        partner = backend if backend in self.dense else REFERENCE_BACKEND
-        timings = []
-        for name, setting in self.settings.items():
-            now = compare_latency({"dense": self.dense[partner], "candidate": model}, setting)
-            scale = self.dense_timing[name][partner].median_ms / now["dense"].median_ms
-            timings.append(replace(now["candidate"], median_ms=now["candidate"].median_ms * scale,
-                                   spread_ms=now["candidate"].spread_ms * scale))
-        return timings[0], timings[1]
-
-    @staticmethod
-    def record_timings(result: CandidateResult, at_target: Timing, at_b1: Timing) -> None:
-        result.latency_ms = round(at_target.median_ms, 3)
-        result.latency_spread_ms = round(at_target.spread_ms, 3)
-        result.latency_b1_ms = round(at_b1.median_ms, 3)
-
     # --- the choice --------------------------------------------------------------------------
     def report(self) -> OptimizeReport:
         return OptimizeReport(
@@ -389,7 +415,7 @@ class Search:
             seconds=round(self.clock.elapsed(), 1), candidates=self.candidates, front=pareto_front(self.candidates),
             chosen=policy.choose(self.candidates, self.target_ms, self.floor_metric),
             timings_s={kind: round(seconds, 2) for kind, seconds in self.clock.took.items()},
-            machine=this_machine(timing_threads(self.settings["target"])),
+            machine=this_machine(timing_threads(self.setting)),
             dense=[index for index, (made, _) in self.saved.items() if made.structure == Structure()],
         )
 
@@ -415,6 +441,13 @@ class Search:
 
 def _minutes(seconds: float) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+def _record(result: CandidateResult, timings: dict[str, Timing]) -> None:
+    """A candidate's timings at the target batch (with its spread) and at batch 1."""
+    result.latency_ms = round(timings["target"].median_ms, 3)
+    result.latency_spread_ms = round(timings["target"].spread_ms, 3)
+    result.latency_b1_ms = round(timings["b1"].median_ms, 3)
 
 
 def optimize(

@@ -8,6 +8,7 @@ for accuracy (``bertpress compress`` with a static ``quantize`` step calibrates 
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
@@ -17,17 +18,19 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import BertpressError
-from ..measure.bench import BenchReport, BenchRow, bench_rows
+from ..measure.bench import DENSE, REFERENCE_BACKEND, BenchReport, Subject, bench_rows
 from ..measure.cost import Reference
 from ..measure.latency import LatencySetting, check_device, sample_inputs
+from ..measure.machine import this_machine
 from ..measure.macs import count_params, model_macs
 from ..measure.size import state_dict_size_mb, weights_size_mb
 from ..models.adapters import get_adapter
 from ..models.heads import head_for_config
+from ..models.loading import resolve_model
 from ..quantize import quantize_onnx
 from ..runtime.backends import BACKENDS, backend_of, get_backend
 from ..runtime.exported import ExportedModel, torch_module
-from ..runtime.loading import exported_model, load_any
+from ..runtime.loading import exported_file_in, exported_model, load_any
 from .base import StepConfig, apply_step
 from .export import ExportStep
 from .quantize import QuantizeStep
@@ -91,20 +94,27 @@ def bench(
     min_run_time: float = 1.0,
     progress: bool = True,
 ) -> BenchReport:
-    """Measure the model folder ``model``; with ``backends``, one row per backend and batch size."""
+    """Measure the model folder ``model``; with ``backends``, one row per backend and batch size,
+    all the models of a batch size timed in turn; and when the folder's report.json names the
+    dense model it was made from (and that model is at hand), the dense model on fp32 PyTorch and
+    on each of ``backends`` too, with speedups against it."""
     check_device(device)
     threads = threads or torch.get_num_threads()
     latency = LatencySetting(seq_length=seq_length, device=device, threads=threads, min_run_time=min_run_time)
     loaded = load_any(model)
+    dense = None
     if backends is None:
-        results = bench_rows(loaded, batch_sizes, latency)
+        results = bench_rows([Subject(loaded)], batch_sizes, latency)
     else:
         _check_backends(loaded, backends)
+        dense = _dense_model_of(model)
         with tempfile.TemporaryDirectory(prefix="bertpress-bench-") as workdir:
-            results = []
-            for name in tqdm(backends, desc="backends", disable=not progress):
-                network, size_mb = _backend_model(loaded, name, Path(workdir), latency)
-                results += [replace(row, backend=name, size_mb=size_mb) for row in bench_rows(network, batch_sizes, latency)]
+            subjects = _subjects(loaded, backends, Path(workdir), latency, None if dense is None else "model", progress)
+            if dense is not None:
+                (Path(workdir) / DENSE).mkdir()
+                dense_backends = list(dict.fromkeys([REFERENCE_BACKEND, *backends]))
+                subjects += _subjects(load_any(dense), dense_backends, Path(workdir) / DENSE, latency, DENSE, progress)
+            results = bench_rows(subjects, batch_sizes, latency)
     module = torch_module(loaded)
     return BenchReport(
         params=count_params(module),
@@ -114,7 +124,33 @@ def bench(
         threads=threads,
         size_mb=_source_size_mb(model, loaded),
         results=results,
+        machine=this_machine(threads),
+        dense_model=dense,
     )
+
+
+def _subjects(source, names: Sequence[str], workdir: Path, latency: LatencySetting, label: str | None,
+              progress: bool) -> list[Subject]:
+    """``source`` made into each backend of ``names``, to be timed side by side."""
+    subjects = []
+    for name in tqdm(names, desc=f"backends ({label})" if label else "backends", disable=not progress):
+        network, size_mb = _backend_model(source, name, workdir, latency)
+        subjects.append(Subject(network, name, size_mb, label))
+    return subjects
+
+
+def _dense_model_of(model: str) -> str | None:
+    """The dense model a compressed folder (or its export subfolder) was made from, as its
+    report.json names it; None when none is named or it is not a folder at hand."""
+    folders = [Path(model), Path(model).parent] if exported_file_in(model) else [Path(model)]
+    report = next((folder / "report.json" for folder in folders if (folder / "report.json").is_file()), None)
+    if report is None:
+        return None
+    try:
+        name = json.loads(report.read_text()).get("model")
+        return name if isinstance(name, str) and Path(resolve_model(name)).is_dir() else None
+    except (OSError, ValueError, AttributeError, BertpressError):  # unreadable, not a report, or not at hand
+        return None
 
 
 def _backend_model(source, name: str, workdir: Path, latency: LatencySetting) -> tuple[object, float]:

@@ -1,0 +1,63 @@
+"""The runner's one set-up (``prepare``, shared by ``compress`` and the ``optimize`` search), the
+one mask selection a price and its prune share, and the final model timed beside the dense one."""
+
+import copy
+from dataclasses import replace
+
+import pytest
+
+from bertpress import api
+from bertpress.data.calibration import Calibration
+from bertpress.data.sources import DataSource
+from bertpress.measure.cost import MacsBudget, resolve_budget
+from bertpress.measure.latency import LatencySetting
+from bertpress.models.loading import load_tokenizer
+from bertpress.steps import PruneStep, apply_step
+from bertpress.steps import state as state_module
+from bertpress.steps.runner import prepare
+from bertpress.steps.workload import TaskWorkload
+
+SETTING = LatencySetting(2, 8, min_run_time=0.01)
+
+
+@pytest.fixture
+def prepared(model_dir, rte_dir, tmp_path):
+    workload = TaskWorkload("rte", DataSource(data_dir=str(rte_dir)))
+    network = workload.load(str(model_dir))
+    return prepare(network, load_tokenizer(str(model_dir)), workload, Calibration(num_samples=32), SETTING, tmp_path,
+                   progress=False, timings={})
+
+
+def test_prepare_gives_one_state_and_the_dense_measurement(prepared):
+    state, baseline = prepared.state, prepared.baseline
+    assert state.original is not state.model  # a copy: the steps change the model in place
+    assert state.reference.latency_ms == baseline.latency_ms > 0 and baseline.latency_spread_ms >= 0
+    assert state.reference.params == baseline.params and "accuracy" in baseline.metrics
+    assert state.calibration and state.score is not None and "prepare" in state.timings_s
+
+
+def test_a_price_and_its_prune_share_one_mask_search(prepared, monkeypatch):
+    parent = prepared.state
+    resolved = resolve_budget(MacsBudget(0.5), parent.adapter, parent.reference, SETTING, progress=False)
+    selection = parent.selection(resolved)  # what the search prices a rung from
+    assert parent.selection(resolved) is selection
+
+    def searched_again(*args):
+        raise AssertionError("the prune searched its masks again")
+
+    monkeypatch.setattr(state_module, "select_units", searched_again)
+    pruned = replace(parent, model=copy.deepcopy(parent.model), records=[], timings_s={})  # as the search forks
+    apply_step(pruned, PruneStep(macs=0.5))
+    kept = [int(mask.sum()) for mask in selection.masks.heads]
+    assert pruned.adapter.heads_per_layer() == kept
+    assert parent.selection(resolved) is selection  # the prune's new model got a selection cache of its own
+
+
+def test_compress_times_the_final_model_beside_the_dense_one(model_dir, rte_dir):
+    report = api.compress(
+        str(model_dir), "rte", recipe=api.Recipe.of(PruneStep(macs=0.5)), calibration=Calibration(num_samples=32),
+        data=DataSource(data_dir=str(rte_dir)), latency=SETTING, progress=False,
+    )
+    assert report.baseline.latency_spread_ms is not None and report.pruned.latency_spread_ms is not None
+    assert report.speedup == report.baseline.latency_ms / report.pruned.latency_ms
+

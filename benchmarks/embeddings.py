@@ -208,7 +208,7 @@ def write_tables(store: dict) -> None:
     runs = sorted(runs, key=lambda r: (-r["ratio"], list(METHOD_NAMES).index(r["method"]), r["backend"]))
     rows = [[f"{r['ratio']:.2f}", METHOD_NAMES[r["method"]], r["backend"], f"{r['spearman']:.2f}",
              f"{r['spearman'] - dense['spearman']:+.2f}", f"{r['recall@10']:.2f}", f"{r['ndcg@10']:.2f}",
-             f"{r['ndcg@10'] - dense['ndcg@10']:+.2f}", f"{r['agreement']:.4f}", f"{r['speedup_b1']:.2f}x",
+             f"{r['ndcg@10'] - dense['ndcg@10']:+.2f}", f"{r['agreement']:.2f}", f"{r['speedup_b1']:.2f}x",
              f"{r['speedup_b32']:.2f}x", f"{r['seconds']:.0f}", r["date"]] for r in runs]
     text = (
         f"Machine: {store['machine']}. Model: all-MiniLM-L6-v2 (the PyPI package). Text: the deduplicated "
@@ -269,7 +269,7 @@ def main() -> None:
             write_tables(store)
             for r in rows:
                 print(f"{method} {ratio} {r['backend']}: STS-B {r['spearman']:.2f}, NDCG@10 {r['ndcg@10']:.2f}, "
-                      f"agreement {r['agreement']:.4f}, speedup b32 {r['speedup_b32']:.2f}x, {r['seconds']:.0f} s",
+                      f"agreement {r['agreement']:.2f}, speedup b32 {r['speedup_b32']:.2f}x, {r['seconds']:.0f} s",
                       flush=True)
     print((RESULTS.read_text().split("<!-- embeddings:start -->")[1]).split("<!-- embeddings:end -->")[0])
 

@@ -34,7 +34,7 @@ import bertpress  # noqa: F401  -- first: it silences the import noise transform
 from bertpress.measure.cost import MacsCost
 from bertpress.measure.macs import encoder_macs
 from bertpress.models.adapters import get_adapter
-from bertpress.models.heads import SequenceClassification
+from bertpress.models.task_heads import SequenceClassification
 from bertpress.prune.fisher import collect_mask_gradients
 from bertpress.prune.masks import Masks
 from bertpress.prune.reconstruct import reconstruct

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import save_tiny_model
+from conftest import save_tiny_model, tokenizer_for
 
 from bertpress.cli import main
 
@@ -16,6 +16,7 @@ def paths(tmp_path, glue_dir) -> dict[str, Path]:
     weightless = tmp_path / "weightless"
     weightless.mkdir()
     (weightless / "config.json").write_text('{"model_type": "bert"}')
+    tokenizer_for("bert").save_pretrained(weightless)  # a folder that lacks only its weights
     files = {
         "header_only.tsv": "sentence1\tsentence2\tlabel\n",
         "extra_field.tsv": "sentence1\tsentence2\tlabel\na\tb\tentailment\nc\td\tentailment\tsurplus\n",

@@ -19,7 +19,7 @@ from transformers import BertConfig, BertForSequenceClassification, BertTokenize
 from bertpress import api, load
 from bertpress.cli import main
 from bertpress.distill import layer_map
-from bertpress.models.heads import Regression, SequenceClassification
+from bertpress.models.task_heads import Regression, SequenceClassification
 from bertpress.models.saving import save_model
 from bertpress.steps import checkpoints as checkpoints_module
 from bertpress.steps.gradual import stages_to
@@ -55,10 +55,10 @@ def test_layer_map_is_uniform_and_the_identity_at_equal_depth():
 
 def test_soft_losses_vanish_at_the_teacher_and_unlabeled_examples_cost_nothing():
     logits = torch.tensor([[2.0, -1.0], [0.5, 0.0]])
-    head = SequenceClassification(2)
-    assert head.soft_losses(logits, logits, 2.0).abs().max() < 1e-6
-    assert (head.soft_losses(logits, logits.flip(-1), 2.0) > 0).all()
-    losses = head.example_losses(logits, torch.tensor([0, head.unlabeled]))
+    task_head = SequenceClassification(2)
+    assert task_head.soft_losses(logits, logits, 2.0).abs().max() < 1e-6
+    assert (task_head.soft_losses(logits, logits.flip(-1), 2.0) > 0).all()
+    losses = task_head.example_losses(logits, torch.tensor([0, task_head.unlabeled]))
     assert losses[0] > 0 and losses[1] == 0
     regression = Regression(1)
     scores = torch.tensor([[1.0], [2.0]])

@@ -19,7 +19,7 @@ from bertpress.cli import main
 from bertpress.data.text_sample import SAMPLE_FILE, SAMPLE_NAME, sample_texts
 from bertpress.measure.embeddings import _gold_ranks, embed, retrieval_metrics
 from bertpress.models.adapters import get_adapter
-from bertpress.models.heads import Embedding, with_fisher_noise
+from bertpress.models.task_heads import Embedding, with_fisher_noise
 from bertpress.models.loading import load_tokenizer, resolve_model
 from bertpress.models.pooling import Pooling
 from bertpress.models.saving import save_model
@@ -72,12 +72,12 @@ def test_pooling_matches_sentence_transformers(tmp_path, mode, normalize):
 def test_fisher_noise_gives_gradients_where_the_unpruned_model_agrees_with_itself(embedder_dir):
     model = api.load_embedder(str(embedder_dir))
     batch = make_tokenizer()(texts(8), padding=True, return_tensors="pt")
-    head = Embedding(model.pooling)
+    task_head = Embedding(model.pooling)
     with torch.no_grad():
         reference = model(**batch).sentence_embedding
-    assert float(head.loss_from_scores(reference, reference)) == 0  # no noise: nothing to learn from
+    assert float(task_head.loss_from_scores(reference, reference)) == 0  # no noise: nothing to learn from
     batch["labels"] = with_fisher_noise(reference, torch.Generator().manual_seed(0))
-    gradients = collect_mask_gradients(get_adapter(model), [dict(batch)], head, progress=False)
+    gradients = collect_mask_gradients(get_adapter(model), [dict(batch)], task_head, progress=False)
     assert all(float(g.abs().sum()) > 0 for g in gradients.heads + gradients.neurons)
 
 
@@ -93,7 +93,7 @@ def test_label_free_prune_gives_a_folder_sentence_transformers_loads(embedder_di
     assert prune_cli(embedder_dir, output, "--text-file", str(text_file), "--macs", "0.5") == 0
     report = json.loads((output / "report.json").read_text())
     assert report["task"] == "embedding" and report["macs_ratio"] < 0.51  # whole model; the budget is the encoder's
-    assert 0 < report["pruned"]["metrics"]["agreement"] <= 1 and report["baseline"]["metrics"]["agreement"] == 1
+    assert 0 < report["pruned"]["metrics"]["agreement"] <= 100 and report["baseline"]["metrics"]["agreement"] == 100
     assert len(set(report["heads_per_layer"] + report["neurons_per_layer"])) > 2  # layers differ in size
     sentences = texts(12, seed=5)
     ours = embed(api.load_embedder(str(output)), make_tokenizer(), sentences, progress=False)
@@ -110,7 +110,7 @@ def test_iterative_label_free_prune_redoes_the_statistics_per_stage(embedder_dir
     assert prune_cli(embedder_dir, output, "--text-file", str(text_file), "--macs", "0.5", "--gradual") == 0
     report = json.loads((output / "report.json").read_text())
     assert [(s["name"], s["config"]["macs"]) for s in report["steps"]] == [("prune", 0.7), ("prune", 0.5)]
-    assert report["macs_ratio"] < 0.51 and 0 < report["pruned"]["metrics"]["agreement"] <= 1
+    assert report["macs_ratio"] < 0.51 and 0 < report["pruned"]["metrics"]["agreement"] <= 100
     assert report["steps"][0]["macs"] > report["steps"][1]["macs"]
 
 
@@ -218,7 +218,7 @@ def test_without_text_an_embedder_calibrates_on_the_shipped_sample(embedder_dir,
     notices = [line for line in capsys.readouterr().err.splitlines() if "calibrating on" in line]
     assert notices == [f"bertpress prune: no --text-file or --task: calibrating on {SAMPLE_NAME}"]
     report = json.loads((output / "report.json").read_text())
-    assert report["calibration_source"] == SAMPLE_NAME and 0 < report["pruned"]["metrics"]["agreement"] <= 1
+    assert report["calibration_source"] == SAMPLE_NAME and 0 < report["pruned"]["metrics"]["agreement"] <= 100
 
 
 def test_the_shipped_sample_is_squad_text_with_its_attribution():

@@ -22,7 +22,7 @@ from bertpress.export.onnx import export_onnx
 from bertpress.runtime.loading import load_any, load_exported
 from bertpress.measure.embeddings import read_squad
 from bertpress.measure.evaluate import evaluate
-from bertpress.models.heads import SequenceClassification
+from bertpress.models.task_heads import SequenceClassification
 from bertpress.models.loading import load_model, load_tokenizer
 from bertpress.models.positions import usable_positions
 from bertpress.models.saving import save_model

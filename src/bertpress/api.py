@@ -22,7 +22,7 @@ from .measure.evaluate import EvalReport
 from .measure.evaluate import evaluate as _evaluate
 from .measure.info import InfoReport, describe
 from .measure.latency import LatencySetting
-from .models.heads import head_for
+from .models.task_heads import task_head_for
 from .measure.embeddings import RETRIEVAL_TASK, read_squad, squad_retrieval, sts_similarity
 from .models.embedder import load_embedder as _load_embedder
 from .models.loading import load_config, load_tokenizer, resolve_model
@@ -80,7 +80,7 @@ def evaluate(
     task_spec = get_task(task)
     split = task_spec.resolve_split(split)
     config = load_config(model)
-    head_for(task_spec).check(config, task_spec.name)
+    task_head_for(task_spec).check(config, task_spec.name)
     check_max_length(config, max_length, model)
     dataset = load_split(task_spec, split, data)
     tokenizer = load_tokenizer(model)

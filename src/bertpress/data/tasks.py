@@ -1,6 +1,6 @@
-"""The task registry: what a task's data looks like, how many outputs its head has, how it is scored.
+"""The task registry: what a task's data looks like, how many outputs its task head has, how it is scored.
 
-A task names its model head (``head``), so question answering and token classification can join the
+A task names its task head (``task_head``), so question answering and token classification can join the
 registry later with their own columns, metrics and readers; the GLUE tasks below are all
 sequence classification (STS-B with one output: regression).
 """
@@ -42,13 +42,13 @@ class Task:
     columns: Columns  # the hub's columns; also the default columns of a custom file
     label_names: tuple[str, ...] = ()  # index -> name; empty for regression
     splits: tuple[str, ...] = ("train", "dev")
-    head: str = "sequence_classification"
+    task_head: str = "sequence_classification"
     hub: tuple[str, str] | None = None  # (dataset id, config name) for ``datasets.load_dataset``
     glue_files: GlueFiles | None = None
 
     @property
     def is_regression(self) -> bool:
-        return self.head == "sequence_classification" and self.num_labels == 1
+        return self.task_head == "sequence_classification" and self.num_labels == 1
 
     @property
     def problem_type(self) -> str:

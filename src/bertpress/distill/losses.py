@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..models.heads import TaskHead
+from ..models.task_heads import TaskHead
 
 
 @dataclass(frozen=True)
@@ -51,10 +51,10 @@ class Distiller(nn.Module):
     with the batch. Only the student is kept afterwards.
     """
 
-    def __init__(self, student: nn.Module, teacher: nn.Module, head: TaskHead, weights: DistillWeights):
+    def __init__(self, student: nn.Module, teacher: nn.Module, task_head: TaskHead, weights: DistillWeights):
         super().__init__()
         self.student = student
-        self.head = head
+        self.task_head = task_head
         self.weights = weights
         student_width, teacher_width = student.config.hidden_size, teacher.config.hidden_size
         self.projection = nn.Linear(student_width, teacher_width) if student_width != teacher_width else nn.Identity()
@@ -64,10 +64,10 @@ class Distiller(nn.Module):
         outputs = self.student(
             **inputs, output_hidden_states=self.weights.needs_hidden, output_attentions=self.weights.needs_attention
         )
-        scores, teacher_scores = self.head.scores(outputs), self.head.scores(teacher_outputs)
-        parts = {"logits": self.head.soft_losses(scores, teacher_scores, self.weights.temperature).mean()}
+        scores, teacher_scores = self.task_head.scores(outputs), self.task_head.scores(teacher_outputs)
+        parts = {"logits": self.task_head.soft_losses(scores, teacher_scores, self.weights.temperature).mean()}
         if self.weights.task > 0:
-            parts["task"] = self.head.example_losses(scores, labels).mean()
+            parts["task"] = self.task_head.example_losses(scores, labels).mean()
         mask = inputs["attention_mask"]
         if self.weights.needs_hidden:
             parts["hidden"] = self._hidden_loss(outputs.hidden_states, teacher_outputs.hidden_states, mask)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from transformers import PretrainedConfig
 
 from ..errors import BertpressError
-from ..models.heads import TaskHead
+from ..models.task_heads import TaskHead
 
 # How a user says that the teacher's outputs mean the student's, whatever the configs record.
 _OVERRIDE = "pass --teacher-labels-differ (in a recipe, teacher_labels_differ: true)"
@@ -16,7 +16,7 @@ def check_teacher(
     teacher_tokenizer,
     student: PretrainedConfig,
     student_tokenizer,
-    head: TaskHead,
+    task_head: TaskHead,
     name: str,
     labels_differ: bool = False,
 ) -> None:
@@ -26,7 +26,7 @@ def check_teacher(
     or the recorded tasks differ; the number of outputs must still match.
     """
     try:
-        head.check(teacher, "")
+        task_head.check(teacher, "")
     except BertpressError:
         raise BertpressError(
             f"teacher {name} has {teacher.num_labels} output label(s), the student {student.num_labels}"

@@ -7,29 +7,29 @@ from collections.abc import Sequence
 
 import torch
 
-from ..models.heads import TaskHead
+from ..models.task_heads import TaskHead
 
 
-def model_scores(model, head: TaskHead, batches: Sequence[dict[str, torch.Tensor]]) -> torch.Tensor:
+def model_scores(model, task_head: TaskHead, batches: Sequence[dict[str, torch.Tensor]]) -> torch.Tensor:
     """``head``'s scores of ``model`` (PyTorch, or an exported model on its runtime) on ``batches``."""
     scores = []
     with torch.inference_mode():
         for batch in batches:
             inputs = {name: value for name, value in batch.items() if name != "labels"}
-            scores.append(head.scores(model(**inputs)))
+            scores.append(task_head.scores(model(**inputs)))
     return torch.cat(scores)
 
 
 class AgreementProxy:
     """Points of agreement with the reference model's scores on fixed batches (100 = the same)."""
 
-    def __init__(self, reference, head: TaskHead, batches: Sequence[dict[str, torch.Tensor]]):
-        self.head = head
+    def __init__(self, reference, task_head: TaskHead, batches: Sequence[dict[str, torch.Tensor]]):
+        self.task_head = task_head
         self.batches = list(batches)
-        self.reference = model_scores(reference, head, self.batches)
+        self.reference = model_scores(reference, task_head, self.batches)
 
     def __call__(self, model) -> float:
-        return round(self.head.agreement(model_scores(model, self.head, self.batches), self.reference), 4)
+        return round(self.task_head.agreement(model_scores(model, self.task_head, self.batches), self.reference), 4)
 
     def loss(self, model) -> float:
         """The points of agreement ``model`` loses."""

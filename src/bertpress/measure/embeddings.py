@@ -2,7 +2,7 @@
 retrieval of SQuAD paragraphs by their questions, and agreement with a reference model.
 
 A model here is anything whose output has ``sentence_embedding`` (a ``SentenceEmbedder`` or an
-exported one run by ONNX Runtime). All scores but agreement are in points (x100).
+exported one run by ONNX Runtime). All scores are in points (x100), agreement included.
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ from ..data.sources import DataSource, load_split
 from ..data.tasks import RETRIEVAL_TASK, get_task
 from ..errors import BertpressError
 from .evaluate import EvalReport
-
-RETRIEVAL_METRICS = ("recall@1", "recall@10", "mrr@10", "ndcg@10")
 
 
 def embed(
@@ -133,6 +131,6 @@ def retrieval_metrics(ranks: torch.Tensor) -> dict[str, float]:
 
 
 def agreement(embeddings: torch.Tensor, reference: torch.Tensor) -> float:
-    """Mean cosine similarity between each text's embedding and the reference model's."""
-    return round(float(F.cosine_similarity(embeddings, reference).mean()), 6)
+    """Mean cosine similarity between each text's embedding and the reference model's, in points (100: the same)."""
+    return round(100 * float(F.cosine_similarity(embeddings, reference).mean()), 4)
 

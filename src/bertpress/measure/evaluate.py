@@ -20,7 +20,7 @@ from ..data.tasks import Task
 from ..data.tokenize import encode, iter_batches
 from ..errors import BertpressError
 from ..formatting import format_table
-from ..models.heads import head_for
+from ..models.task_heads import task_head_for
 from ..reports import Report
 from .metrics import compute_metrics
 
@@ -54,8 +54,8 @@ def evaluate(
     progress: bool = True,
 ) -> EvalReport:
     """The task's metrics for ``model`` on ``dataset`` (as ``data.sources.load_split`` returns it)."""
-    head = head_for(task)
-    head.check(model.config, task.name)
+    task_head = task_head_for(task)
+    task_head.check(model.config, task.name)
     if len(dataset) == 0:
         raise BertpressError(f"no {task.name} {split} examples to evaluate on")
     encoded = encode(dataset, tokenizer, max_length)
@@ -72,7 +72,7 @@ def evaluate(
         ):
             labels.append(batch.pop("labels").numpy())
             batch = {name: value.to(device) for name, value in batch.items()}
-            scores.append(head.scores(model(**batch)).cpu().numpy())
+            scores.append(task_head.scores(model(**batch)).cpu().numpy())
             if not np.isfinite(scores[-1]).all():  # metrics of NaN outputs would pass for a score
                 raise BertpressError(f"the model's outputs are not finite (NaN or inf) on {task.name} {split}")
     metrics = compute_metrics(task, np.concatenate(scores), np.concatenate(labels))

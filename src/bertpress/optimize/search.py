@@ -45,6 +45,7 @@ from ..measure.latency_table import LatencyTable, latency_table
 from ..measure.machine import this_machine
 from ..measure.macs import count_params, model_macs
 from ..models.loading import load_tokenizer
+from ..models.positions import check_max_length
 from ..outputs import atomic_dir, check_output, write_json
 from ..runtime.backends import BACKENDS, backend_of
 from ..steps import DistillStep, apply_step
@@ -199,6 +200,7 @@ class Search:
         shares, and the latency table that prices shapes."""
         self.say("loading the model, calibrating, and measuring the dense model")
         network = self.workload.load(self.model_name)
+        check_max_length(network.config, self.calibration.max_length, self.model_name)
         tokenizer = load_tokenizer(self.model_name)
         prepared = prepare(network, tokenizer, self.workload, self.calibration, self.setting, self.workdir,
                            progress=self.clock.progress, timings={})
@@ -207,7 +209,7 @@ class Search:
         quiet = self.workload.scorer(tokenizer, self.calibration.max_length, progress=False)
         self.parent = replace(prepared.state, score=quiet, original=network)
         held_out = self.workload.held_out(tokenizer, self.calibration, HELD_OUT) or self.parent.calibration[-HELD_OUT // 32:]
-        self.proxy = AgreementProxy(network, self.workload.head, held_out)
+        self.proxy = AgreementProxy(network, self.workload.task_head, held_out)
         self.metric_name = self.workload.task.main_metric
         self.baseline = prepared.baseline
         self.floor_metric = self.floor.metric(self.dense_metric)
@@ -436,7 +438,8 @@ class Search:
             shutil.copytree(made.folder, model_folder, dirs_exist_ok=True)
             write_json(model_folder / "report.json", {"candidate": best.label, "backend": best.backend})
             return
-        save_state(state, recipe, {"report": "optimize-candidate", "candidate": vars(best)}, model_folder)
+        candidate = {"report": "optimize-candidate", "model": self.model_name, "task": self.workload.name, "candidate": vars(best)}
+        save_state(state, recipe, candidate, model_folder)
 
 
 def _minutes(seconds: float) -> str:
@@ -480,7 +483,8 @@ def optimize(
         raise BertpressError(f"unknown backend '{unknown[0]}' (choose from {', '.join(BACKENDS)})")
     if time_budget_s < MIN_BUDGET_S:
         raise BertpressError(f"a time budget of {time_budget_s:.0f} s is too small for one candidate (at least {MIN_BUDGET_S:.0f} s)")
-    check_output(output, overwrite=overwrite, inputs=[model])
+    inputs = [model, *data.input_paths()]  # no output may replace what the search reads
+    check_output(output, overwrite=overwrite, inputs=inputs)
     with tempfile.TemporaryDirectory(prefix="bertpress-optimize-") as scratch:
         search = Search(
             model, task, target=target, floor=floor, time_budget_s=time_budget_s, backends=backends, data=data,
@@ -489,7 +493,7 @@ def optimize(
         )
         report = search.run()
         report.output = str(output)
-        with atomic_dir(output, overwrite=overwrite, inputs=[model]) as folder:
+        with atomic_dir(output, overwrite=overwrite, inputs=inputs) as folder:
             search.save(report, folder)
     if on_report is not None:
         on_report(report)

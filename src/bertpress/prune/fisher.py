@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from ..distributed import processes, sum_across
 from ..errors import BertpressError
 from ..models.adapters import Adapter
-from ..models.heads import TaskHead
+from ..models.task_heads import TaskHead
 from .masks import Masks, apply_masks
 
 
@@ -35,7 +35,7 @@ class MaskGradients:
 
 
 def collect_mask_gradients(
-    adapter: Adapter, batches: list[dict], head: TaskHead, progress: bool = True
+    adapter: Adapter, batches: list[dict], task_head: TaskHead, progress: bool = True
 ) -> MaskGradients:
     """Per-batch gradients of the task loss (true labels) with respect to all-ones masks."""
     model = adapter.model
@@ -55,7 +55,7 @@ def collect_mask_gradients(
         with apply_masks(adapter, masks):
             for step in tqdm(mine, desc="fisher", disable=not (progress and share.is_main_process)):
                 batch = {name: value.to(share.device) for name, value in batches[step].items()}
-                loss = head.loss(model, batch)
+                loss = task_head.loss(model, batch)
                 if not torch.isfinite(loss):
                     raise BertpressError("the model's loss is not finite (NaN or inf) on the calibration data")
                 loss.backward()

@@ -36,9 +36,6 @@ class Masks:
     def kept_neurons(self) -> list[int]:
         return [int((m != 0).sum()) for m in self.neurons]
 
-    def binary(self) -> Masks:
-        return Masks([(m != 0).float() for m in self.heads], [(m != 0).float() for m in self.neurons])
-
     def clone(self) -> Masks:
         return Masks([m.detach().clone() for m in self.heads], [m.detach().clone() for m in self.neurons])
 

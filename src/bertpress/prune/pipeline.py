@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ..measure.cost import ResolvedBudget
 from ..models.adapters import Adapter
-from ..models.heads import TaskHead
+from ..models.task_heads import TaskHead
 from ..models.shrink import drop_layers, shrink
 from .fisher import MaskGradients
 from .masks import Masks
@@ -43,7 +43,7 @@ def prune_in_place(
     batches: list[dict],
     gradients: MaskGradients,
     selection: Selection,
-    head: TaskHead,
+    task_head: TaskHead,
     *,
     rearrange: bool = True,
     tune: bool = True,
@@ -74,7 +74,7 @@ def prune_in_place(
                 batches,
                 mode=mode,
                 damping=damping,
-                last_layer_first_token_only=head.reads_first_token_only,
+                last_layer_first_token_only=task_head.reads_first_token_only,
                 progress=progress,
             )
     with timed(timings, "shrink"):

@@ -20,11 +20,6 @@ def rearrange(masks: Masks, head_grads: list[torch.Tensor], neuron_grads: list[t
     )
 
 
-def loss_increase(mask: torch.Tensor, grads: torch.Tensor) -> float:
-    """½·Σ_batches (Σ_{pruned i} g_i)² for one layer."""
-    return 0.5 * float(grads[:, mask == 0].double().sum(1).pow(2).sum())
-
-
 def _rearrange_layer(mask: torch.Tensor, grads: torch.Tensor, max_swaps: int | None = None) -> torch.Tensor:
     pruned = mask == 0
     if pruned.all() or not pruned.any():

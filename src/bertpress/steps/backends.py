@@ -25,7 +25,7 @@ from ..measure.machine import this_machine
 from ..measure.macs import count_params, model_macs
 from ..measure.size import state_dict_size_mb, weights_size_mb
 from ..models.adapters import get_adapter
-from ..models.heads import head_for_config
+from ..models.task_heads import task_head_for_config
 from ..models.loading import resolve_model
 from ..quantize import quantize_onnx
 from ..runtime.backends import BACKENDS, backend_of, get_backend
@@ -78,7 +78,7 @@ def timing_state(model, workdir: Path, latency: LatencySetting) -> State:
     adapter = get_adapter(model)
     reference = Reference(adapter.heads_per_layer(), adapter.neurons_per_layer(), count_params(model), 0.0, length)
     return State(
-        model, None, None, head_for_config(model.config), batches, reference, latency, workdir,
+        model, None, None, task_head_for_config(model.config), batches, reference, latency, workdir,
         max_length=length, progress=False, judge_static=False,
     )
 

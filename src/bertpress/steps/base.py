@@ -43,12 +43,7 @@ class StepConfig:
     def check_follows(self, before: StepConfig, number: int) -> None:
         """Refuse to stand at position ``number`` right after ``before`` (the stage order is checked already)."""
 
-    @property
-    def keeps_original(self) -> bool:
-        """Whether the step needs the model the recipe started from (a distillation teacher)."""
-        return False
-
-    def check_inputs(self, model, tokenizer, task, head) -> None:
+    def check_inputs(self, model, tokenizer, task, task_head) -> None:
         """Refuse, before any slow work, inputs of this step that cannot work with ``model``."""
 
     def input_paths(self) -> tuple[str, ...]:

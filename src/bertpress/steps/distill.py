@@ -71,10 +71,6 @@ class DistillStep(StepConfig):
         if min(weights) < 0 or max(weights) == 0:
             raise BertpressError("step 'distill': the loss weights must be non-negative and not all zero")
 
-    @property
-    def keeps_original(self) -> bool:
-        return self.teacher is None
-
     def input_paths(self) -> tuple[str, ...]:
         return tuple(path for path in (self.teacher, self.unlabeled_file) if path is not None)
 
@@ -89,8 +85,8 @@ class DistillStep(StepConfig):
             warmup_ratio=self.warmup_ratio, weight_decay=self.weight_decay, seed=self.seed, precision=self.precision,
         )
 
-    def check_inputs(self, model, tokenizer, task, head) -> None:
-        if self.task > 0 and head.name == "embedding":
+    def check_inputs(self, model, tokenizer, task, task_head) -> None:
+        if self.task > 0 and task_head.name == "embedding":
             raise BertpressError("step 'distill': a sentence embedding has no gold labels; the task loss weight must be 0")
         if self.teacher is not None:
             try:
@@ -98,7 +94,7 @@ class DistillStep(StepConfig):
             except BertpressError:
                 teacher_tokenizer = None  # the vocabulary size is still compared
             check_teacher(
-                load_config(self.teacher), teacher_tokenizer, model.config, tokenizer, head, self.teacher,
+                load_config(self.teacher), teacher_tokenizer, model.config, tokenizer, task_head, self.teacher,
                 labels_differ=self.teacher_labels_differ,
             )
         if self.unlabeled_file is not None:
@@ -109,7 +105,7 @@ def run_distill(state: State, config: DistillStep) -> dict:
     teacher = state.original if config.teacher is None else state.workload.load(config.teacher)
     dataset, labeled = training_set(state, config)
     schedule = config.schedule
-    distiller = Distiller(state.model, teacher, state.head, config.weights)
+    distiller = Distiller(state.model, teacher, state.task_head, config.weights)
     trainer = make_trainer(distiller, schedule, len(dataset))
     device = trainer.accelerator.device
     teacher.to(device).eval()
@@ -158,7 +154,7 @@ def training_set(state: State, config: DistillStep) -> tuple[Dataset, int]:
     if config.unlabeled_file is None:
         return labeled, len(labeled)
     texts = load_unlabeled(config.unlabeled_file, state.workload.task, config.unlabeled_columns)
-    texts = texts.add_column("label", [state.head.unlabeled] * len(texts))
+    texts = texts.add_column("label", [state.task_head.unlabeled] * len(texts))
     unlabeled = encode(texts, state.tokenizer, state.max_length).cast_column("labels", label_type)
     return concatenate_datasets([labeled, unlabeled]), len(labeled)
 

@@ -80,7 +80,7 @@ def run_prune(state: State, config: PruneStep) -> dict:
         state.calibration,
         state.gradients(),
         state.selection(resolved, config.allow_layer_drop),
-        state.head,
+        state.task_head,
         rearrange=config.rearrange,
         tune=config.tune,
         mode=config.reconstruct,

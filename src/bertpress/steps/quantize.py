@@ -79,7 +79,7 @@ def static_calibration(state: State, tolerance: float) -> StaticCalibration:
     """Ranges from every fourth calibration batch, judged on another fourth against the fp32 model
     (batches are sorted by length: both spread over every length)."""
     calibrating, judging = state.calibration[::4], state.calibration[2::4]
-    judge = AgreementProxy(state.model, state.head, judging or state.calibration).loss if state.judge_static else None
+    judge = AgreementProxy(state.model, state.task_head, judging or state.calibration).loss if state.judge_static else None
     return StaticCalibration(
         static_feeds(calibrating, input_names(state.model), STATIC_SAMPLES),
         judge=judge,

@@ -77,11 +77,11 @@ def compress(
         check_output(output, overwrite=overwrite, inputs=protected)
     network = workload.load(model)
     check_max_length(network.config, calibration.max_length, model)
-    head = workload.head
+    task_head = workload.task_head
     recipe.check_layers(get_adapter(network).num_layers)
     tokenizer = load_tokenizer(model)
     for config in recipe.steps:
-        config.check_inputs(network, tokenizer, workload.task, head)
+        config.check_inputs(network, tokenizer, workload.task, task_head)
     saver, resumed = _checkpoints(model, workload, recipe, calibration, checkpoints, resume)
 
     timings: dict[str, float] = {}
@@ -157,7 +157,7 @@ def prepare(network, tokenizer, workload, calibration: Calibration, latency: Lat
         adapter.heads_per_layer(), adapter.neurons_per_layer(), baseline.params, baseline.latency_ms, seq_length
     )
     state = State(
-        network, tokenizer, workload, workload.head, batches, reference, latency, workdir,
+        network, tokenizer, workload, workload.task_head, batches, reference, latency, workdir,
         max_length=calibration.max_length, score=score, original=copy.deepcopy(network),
         checkpoints=checkpoints, progress=progress, timings_s=timings,
     )

@@ -20,7 +20,7 @@ from ..export.onnx import ExportReport
 from ..measure.cost import Reference, ResolvedBudget
 from ..measure.latency import LatencySetting
 from ..models.adapters import Adapter, get_adapter
-from ..models.heads import TaskHead
+from ..models.task_heads import TaskHead
 from ..prune.fisher import MaskGradients, collect_mask_gradients
 from ..prune.pipeline import select_units, timed
 from ..prune.search import Selection
@@ -32,7 +32,7 @@ class State:
     model: Any  # the PyTorch model, changed in place by the structural steps
     tokenizer: Any
     workload: Any  # steps.workload.TaskWorkload or EmbeddingWorkload: the task, its data, how to load and save
-    head: TaskHead
+    task_head: TaskHead
     calibration: list[dict]
     reference: Reference
     latency: LatencySetting
@@ -62,7 +62,7 @@ class State:
         """Per-batch mask gradients of the current model on the calibration batches (computed once)."""
         if self._gradients is None:
             with timed(self.timings_s, "fisher"):
-                self._gradients = collect_mask_gradients(self.adapter, self.calibration, self.head, self.progress)
+                self._gradients = collect_mask_gradients(self.adapter, self.calibration, self.task_head, self.progress)
         return self._gradients
 
     def selection(self, budget: ResolvedBudget, allow_layer_drop: bool = False) -> Selection:

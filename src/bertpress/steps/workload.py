@@ -25,7 +25,7 @@ from ..errors import BertpressError
 from ..measure.embeddings import agreement, embed, sts_similarity
 from ..measure.evaluate import evaluate
 from ..models.embedder import load_embedder, save_embedder
-from ..models.heads import Embedding, TaskHead, head_for, with_fisher_noise
+from ..models.task_heads import Embedding, TaskHead, task_head_for, with_fisher_noise
 from ..models.loading import load_model
 from ..models.pooling import Pooling
 from ..models.saving import save_model
@@ -39,7 +39,7 @@ class TaskWorkload:
     def __init__(self, task: str, data: DataSource = DataSource()):
         self.task = get_task(task)
         self.data = data
-        self.head: TaskHead = head_for(self.task)
+        self.task_head: TaskHead = task_head_for(self.task)
         self.name = self.task.name
         self.label_type = Value("float32") if self.task.is_regression else Value("int64")
 
@@ -47,7 +47,7 @@ class TaskWorkload:
         if Path(model).is_dir() and exported_file_in(model):
             raise BertpressError(f"{model} holds an exported model; compression starts from a PyTorch model folder")
         network = load_model(model)
-        self.head.check(network.config, self.task.name)
+        self.task_head.check(network.config, self.task.name)
         return network
 
     def prepare(self, network, tokenizer, calibration: Calibration) -> list[dict]:
@@ -98,7 +98,7 @@ class EmbeddingSetup:
 # The pseudo-task of an embedding workload: single texts, no labels.
 EMBEDDING_TASK = Task(
     name="embedding", num_labels=0, main_metric="agreement", metrics=("agreement",), columns=Columns(("text",)),
-    head="embedding",
+    task_head="embedding",
 )
 
 
@@ -114,7 +114,7 @@ class EmbeddingWorkload:
         self.setup, self.task_name, self.data = setup, task_name, data
         task = None if setup.text_file else task_name  # a text file wins; the task still gives STS-B
         self.source = TextSource(setup.text_file, setup.text_column, task, data)
-        self.head: Embedding | None = None  # known once the model (and its pooling) is loaded
+        self.task_head: Embedding | None = None  # known once the model (and its pooling) is loaded
         self._texts: list[str] | None = None
         self._held_out: list[str] = []
         self._reference: torch.Tensor | None = None  # the starting model's embeddings of the held-out texts
@@ -126,8 +126,8 @@ class EmbeddingWorkload:
 
     def load(self, model: str):
         network = load_embedder(model, Pooling(self.setup.pooling) if self.setup.pooling else None)
-        if self.head is None:
-            self.head = Embedding(network.pooling, self.setup.objective)
+        if self.task_head is None:
+            self.task_head = Embedding(network.pooling, self.setup.objective)
         return network
 
     def prepare(self, network, tokenizer, calibration: Calibration) -> list[dict]:

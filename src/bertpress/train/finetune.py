@@ -19,7 +19,7 @@ from ..data.tokenize import encode
 from ..distributed import is_main
 from ..formatting import format_table
 from ..measure.evaluate import evaluate
-from ..models.heads import head_for
+from ..models.task_heads import task_head_for
 from ..models.loading import load_config, load_model, load_tokenizer
 from ..models.positions import check_max_length
 from ..models.saving import save_model
@@ -74,7 +74,7 @@ def finetune(
     check_max_length(base_config, config.max_length, model_name)
     has_head = _has_classifier(base_config)
     if has_head:  # continue training it; a bare encoder gets a fresh head of the task's size
-        head_for(task).check(base_config, task.name)
+        task_head_for(task).check(base_config, task.name)
     train_set = load_split(task, "train", source)
     if max_train_samples is not None:
         train_set = sample(train_set, max_train_samples, config.seed)
@@ -109,7 +109,7 @@ def train(
         epochs=config.epochs, lr=config.lr, batch_size=config.batch_size, warmup_ratio=config.warmup_ratio,
         weight_decay=config.weight_decay, max_grad_norm=config.max_grad_norm, seed=config.seed,
     )
-    trainer = make_trainer(TaskLoss(model, head_for(task)), schedule, len(encoded))
+    trainer = make_trainer(TaskLoss(model, task_head_for(task)), schedule, len(encoded))
     collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
     history = []
     for epoch in range(1, config.epochs + 1):
@@ -135,12 +135,12 @@ def train(
 class TaskLoss(torch.nn.Module):
     """The model with its task loss as the forward (what data-parallel training wraps)."""
 
-    def __init__(self, model, head):
+    def __init__(self, model, task_head):
         super().__init__()
-        self.model, self.head = model, head
+        self.model, self.task_head = model, task_head
 
     def forward(self, batch: dict) -> torch.Tensor:
-        return self.head.loss(self.model, batch)
+        return self.task_head.loss(self.model, batch)
 
 
 def _task_loss(module, batch: dict) -> tuple[torch.Tensor, dict]:

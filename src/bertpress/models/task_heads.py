@@ -1,9 +1,9 @@
 """Task heads: what a model's output means for a task, and everything that depends on it.
 
-A head knows the loss that pruning statistics and training use, the scores that metrics read,
-the outputs an exported graph has, and which positions the classifier reads (reconstruction of
+A task head knows the loss that pruning statistics and training use, the scores that metrics read,
+the agreement the search screens on, and which positions the classifier reads (reconstruction of
 the last layer fits only those). Nothing else reads a model's outputs. Span question answering
-would join here as a further head.
+would join here as a further task head. ("Head" alone, elsewhere, is an attention head.)
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ class TaskHead:
     """Base: a head for one task; subclasses define the loss and the scores."""
 
     name: ClassVar[str] = ""
-    output_names: ClassVar[tuple[str, ...]] = ("logits",)
     # The last layer's output is read at position 0 ([CLS]) only: reconstruct only that.
     reads_first_token_only: ClassVar[bool] = True
     # The label of an example that has none (extra text that only the teacher labels).
@@ -121,7 +120,6 @@ class Embedding(TaskHead):
     """
 
     name = "embedding"
-    output_names = ("sentence_embedding",)
     unlabeled = float("nan")
 
     def __init__(self, pooling, objective: str = "mse"):
@@ -169,14 +167,14 @@ def with_fisher_noise(embeddings: torch.Tensor, generator: torch.Generator) -> t
     return embeddings + noise * embeddings.std()
 
 
-def head_for(task: Task) -> TaskHead:
+def task_head_for(task: Task) -> TaskHead:
     """The head ``task`` needs (its registry entry names it)."""
-    if task.head != "sequence_classification":
-        raise BertpressError(f"task '{task.name}' needs a '{task.head}' head, which bertpress does not have yet")
+    if task.task_head != "sequence_classification":
+        raise BertpressError(f"task '{task.name}' needs a '{task.task_head}' task head, which bertpress does not have yet")
     return Regression(1) if task.is_regression else SequenceClassification(task.num_labels)
 
 
-def head_for_config(config: PretrainedConfig) -> TaskHead:
+def task_head_for_config(config: PretrainedConfig) -> TaskHead:
     """The head a model folder was trained with, for commands that take no task (export, bench)."""
     if config.num_labels == 1 or getattr(config, "problem_type", None) == "regression":
         return Regression(config.num_labels)

@@ -194,3 +194,16 @@ def run_prune(model_dir, rte_dir, output, *extra) -> int:
         ["prune", "--model", str(model_dir), "--task", "rte", "--data-dir", str(rte_dir), "--output", str(output)]
         + ["--num-samples", "64", *FAST_LATENCY, *extra]
     )
+
+
+def stop_after_first_checkpoint(monkeypatch) -> None:
+    """Make a training run stop, as by Ctrl-C, right after it checkpoints its first epoch."""
+    from bertpress.steps import checkpoints
+
+    save = checkpoints.Checkpoints.save
+
+    def save_then_stop(self, *args):
+        save(self, *args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoints.Checkpoints, "save", save_then_stop)

@@ -14,11 +14,10 @@ import time
 from importlib.metadata import version
 
 import pytest
-from conftest import FAST_LATENCY, run_prune
+from conftest import FAST_LATENCY, run_prune, stop_after_first_checkpoint
 from tqdm.auto import tqdm
 
 from bertpress.cli import info, main
-from bertpress.steps import checkpoints as checkpoints_module
 from bertpress.steps import runner
 
 HEAVY = ("torch", "transformers", "datasets", "onnx", "onnxruntime", "openvino")
@@ -130,13 +129,7 @@ def test_ctrl_c_message_starts_on_its_own_line(monkeypatch, capsys):
 
 
 def test_ctrl_c_after_a_saved_epoch_names_the_checkpoint(model_dir, rte_dir, tmp_path, monkeypatch, capsys):
-    original_save = checkpoints_module.Checkpoints.save
-
-    def save_then_stop(self, *args):
-        original_save(self, *args)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(checkpoints_module.Checkpoints, "save", save_then_stop)
+    stop_after_first_checkpoint(monkeypatch)
     output = tmp_path / "student"
     argv = ["distill", "--model", str(model_dir), "--task", "rte", "--data-dir", str(rte_dir), "--output", str(output)]
     argv += ["--drop-layers", "1", "--num-samples", "32", "--train-batch-size", "8", "--epochs", "1", *FAST_LATENCY]

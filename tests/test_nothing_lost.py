@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FAST_LATENCY, save_tiny_model, tiny_model, tokenizer_for
+from conftest import FAST_LATENCY, save_tiny_model, stop_after_first_checkpoint, tiny_model, tokenizer_for
 
 from bertpress import api
 from bertpress.cli import main
@@ -27,7 +27,6 @@ from bertpress.models.loading import load_model, load_tokenizer
 from bertpress.models.positions import usable_positions
 from bertpress.models.saving import save_model
 from bertpress.outputs import atomic_dir, check_output
-from bertpress.steps import checkpoints as checkpoints_module
 from bertpress.train.finetune import TrainConfig
 
 
@@ -433,13 +432,7 @@ def test_a_squad_file_with_a_null_question_is_one_line(model_dir, tmp_path, caps
 
 
 def test_resume_with_a_damaged_optimizer_state_is_one_line(model_dir, rte_dir, tmp_path, monkeypatch, capsys):
-    save = checkpoints_module.Checkpoints.save
-
-    def save_then_stop(self, *args):
-        save(self, *args)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(checkpoints_module.Checkpoints, "save", save_then_stop)
+    stop_after_first_checkpoint(monkeypatch)
     output = tmp_path / "student"
     argv = ["distill", "--model", str(model_dir), "--task", "rte", "--data-dir", str(rte_dir), "--macs", "0.6",
             "--num-samples", "32", "--train-batch-size", "8", "--epochs", "2", *FAST_LATENCY, "--output", str(output)]

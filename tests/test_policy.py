@@ -59,6 +59,17 @@ def test_mrpc_05_missing_the_floor_by_022_schedules_07_next():
     assert policy.rungs_to_distil(rungs, TARGET_MS) == [0.7, 0.5]
 
 
+def test_a_rung_that_keeps_the_floor_only_too_slowly_has_missed_it():
+    # Seen on MRPC: 0.5 kept the floor on onnx-int8 at twice the target, and missed it by 0.22 on
+    # openvino-int8 near the target; the rung counted as kept, and 0.35 came before 0.7.
+    slow, fast = candidate("onnx-int8", 2 * TARGET_MS, FLOOR + 0.17, 95.0), candidate("openvino-int8", 109.0, FLOOR - 0.22, 96.0)
+    assert policy.rung_metric([slow, fast], TARGET_MS) == FLOOR - 0.22
+    assert policy.rung_metric([slow], TARGET_MS) == FLOOR + 0.17  # nothing near the target: what it kept at all
+    assert policy.rung_metric([candidate("torch-fp32", None, None, 90.0)], TARGET_MS) is None
+    rungs = ladder({0.7: 150.0, 0.5: 109.0, 0.35: 80.0}, {0.5: policy.rung_metric([slow, fast], TARGET_MS)})
+    assert policy.next_rung(rungs, TARGET_MS, FLOOR) == 0.7
+
+
 def test_no_rung_between_a_miss_and_a_rung_that_met_both():
     rungs = ladder({0.7: 95.0, 0.5: 70.0}, {0.7: 80.0, 0.35: 60.0})
     assert policy.next_rung(rungs, TARGET_MS, FLOOR) is None  # 0.5 could only be less accurate than 0.7

@@ -239,12 +239,12 @@ class Search:
         return self.prices.table_ms([int(m.sum()) for m in masks.heads], [int(m.sum()) for m in masks.neurons])
 
     def rungs(self) -> list[policy.Rung]:
-        """The ladder as the policy sees it: each rung's best price, and its best dev metric once judged."""
+        """The ladder as the policy sees it: each rung's best price, and its dev metric once judged."""
         rungs = []
         for macs in LADDER:
-            metrics = [c.metric for c in self.candidates if c.structure == Structure(macs).to_dict() and c.metric is not None]
+            judged = [c for c in self.candidates if c.structure == Structure(macs).to_dict()]
             price = self.prices.best(self.rung_table_ms(macs))
-            rungs.append(policy.Rung(macs, price, macs in self.rungs_made, max(metrics, default=None)))
+            rungs.append(policy.Rung(macs, price, macs in self.rungs_made, policy.rung_metric(judged, self.target_ms)))
         return rungs
 
     # --- structures ----------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def check_output(
                 )
             if not overwrite:
                 raise BertpressError(f"output folder {path} exists and is not empty; pass --overwrite to replace it")
-    _check_writable(final)
+    check_writable(final, f"cannot create output folder {final}")
 
 
 def _local_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
@@ -53,13 +53,14 @@ def _local_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     return [Path(source).resolve() for source in inputs if Path(source).exists()]
 
 
-def _check_writable(final: Path) -> None:
-    """The folder is created beside its final place: its nearest existing ancestor must take it."""
+def check_writable(final: Path, cannot: str) -> None:
+    """``final`` can be created: its nearest existing ancestor is a folder we may write in.
+    ``cannot`` begins the refusal, e.g. "cannot create output folder X"."""
     ancestor = next(parent for parent in final.absolute().parents if parent.exists())
     if not ancestor.is_dir():
-        raise BertpressError(f"cannot create output folder {final}: {ancestor} is a file")
+        raise BertpressError(f"{cannot}: {ancestor} is a file")
     if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise BertpressError(f"cannot create output folder {final}: no permission to write in {ancestor}")
+        raise BertpressError(f"{cannot}: no permission to write in {ancestor}")
 
 
 @contextmanager

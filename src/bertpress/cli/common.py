@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..data.tasks import GLUE_DIR_ENV, TASKS
 from ..errors import BertpressError
-from ..outputs import write_json
+from ..outputs import check_writable, write_json
 from ..reports import Report
 
 if TYPE_CHECKING:  # what the options become is imported when a command runs: --help must not load torch
@@ -147,11 +146,7 @@ def check_json_target(args: argparse.Namespace) -> None:
     output = getattr(args, "output", None)
     if target.is_dir() or (output is not None and target.absolute() == Path(output).absolute()):
         raise BertpressError(f"--json {args.json} is a folder (or the --output folder); give a file name")
-    ancestor = next(parent for parent in target.absolute().parents if parent.exists())
-    if not ancestor.is_dir():
-        raise BertpressError(f"--json {args.json} cannot be written: {ancestor} is a file")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise BertpressError(f"--json {args.json} cannot be written: no permission to write in {ancestor}")
+    check_writable(target, f"--json {args.json} cannot be written")
     for option in INPUT_OPTIONS:
         source = getattr(args, option, None)
         if source is not None and Path(source).exists() and _is_within(target, Path(source)):

@@ -51,8 +51,8 @@ def test_constant_predictions_score_zero_quietly():
     assert metrics == {"pearson": 0.0, "spearman": 0.0}
 
 
-@pytest.mark.parametrize("name", sorted(TASKS))
-def test_every_task_reports_its_main_metric_as_plain_floats(name):
+@pytest.mark.parametrize("name", sorted(name for name, task in TASKS.items() if task.task_head == "sequence_classification"))
+def test_every_sentence_task_reports_its_main_metric_as_plain_floats(name):
     task = TASKS[name]
     logits = np.random.default_rng(0).normal(size=(6, task.num_labels))
     labels = logits[:, 0] if task.is_regression else np.array([0, 1, 0, 1, 1, 0])

@@ -1,4 +1,4 @@
-"""The task registry: the nine GLUE tasks, their label orders (Hugging Face's) and their splits."""
+"""The task registry: the nine GLUE tasks, SQuAD and CoNLL-2003, their label orders (Hugging Face's) and their splits."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from bertpress.data.tasks import TASKS, get_task
 from bertpress.errors import BertpressError
 
 
-def test_the_nine_glue_tasks_and_their_official_metrics():
+def test_the_tasks_and_their_official_metrics():
     assert {name: (task.num_labels, task.main_metric, task.metrics) for name, task in TASKS.items()} == {
         "cola": (2, "matthews_correlation", ("matthews_correlation",)),
         "sst2": (2, "accuracy", ("accuracy",)),
@@ -19,7 +19,17 @@ def test_the_nine_glue_tasks_and_their_official_metrics():
         "qnli": (2, "accuracy", ("accuracy",)),
         "rte": (2, "accuracy", ("accuracy",)),
         "wnli": (2, "accuracy", ("accuracy",)),
+        "squad": (2, "f1", ("exact_match", "f1")),
+        "conll2003": (9, "f1", ("precision", "recall", "f1")),
     }
+
+
+def test_span_and_token_tasks_name_their_heads_lengths_and_splits():
+    squad, conll = get_task("squad"), get_task("conll2003")
+    assert (squad.task_head, squad.max_length, squad.priced_at_max_length) == ("span_qa", 384, True)
+    assert (conll.task_head, conll.max_length, conll.splits) == ("token_classification", 128, ("train", "dev", "test"))
+    assert conll.label_names[0] == "O" and len(set(conll.label_names)) == 9
+    assert dict(conll.split_files) == {"train": "eng.train", "dev": "eng.testa", "test": "eng.testb"}
 
 
 @pytest.mark.parametrize(

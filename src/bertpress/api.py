@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .data.calibration import Calibration
 from .data.sources import DataSource, load_split
-from .data.tasks import get_task
+from .data.tasks import DEFAULT_LENGTH, TASKS, get_task
 from .errors import BertpressError
 from .export.onnx import ExportReport, export_onnx
 from .measure.bench import BenchReport
@@ -22,7 +22,7 @@ from .measure.evaluate import EvalReport
 from .measure.evaluate import evaluate as _evaluate
 from .measure.info import InfoReport, describe
 from .measure.latency import LatencySetting
-from .models.task_heads import task_head_for
+from .models.task_heads import Embedding, task_head_for
 from .measure.embeddings import RETRIEVAL_TASK, read_squad, squad_retrieval, sts_similarity
 from .models.embedder import load_embedder as _load_embedder
 from .models.loading import load_config, load_tokenizer, resolve_model
@@ -61,7 +61,7 @@ def evaluate(
     data: DataSource = DataSource(),
     split: str = "dev",
     batch_size: int = 64,
-    max_length: int = 128,
+    max_length: int | None = None,
     progress: bool = True,
     embedding: bool = False,
     pooling: str | None = None,
@@ -76,8 +76,9 @@ def evaluate(
     questions, or a seeded ``max_questions`` of them) by question.
     """
     if embedding or task == RETRIEVAL_TASK:
-        return _evaluate_embedder(model, task, data, data_file, pooling, max_length, max_questions, progress)
+        return _evaluate_embedder(model, task, data, data_file, pooling, max_length or DEFAULT_LENGTH, max_questions, progress)
     task_spec = get_task(task)
+    max_length = max_length or task_spec.max_length
     split = task_spec.resolve_split(split)
     config = load_config(model)
     task_head_for(task_spec).check(config, task_spec.name)
@@ -86,7 +87,7 @@ def evaluate(
     tokenizer = load_tokenizer(model)
     return _evaluate(
         load_any(model), tokenizer, task_spec, dataset, split=split, batch_size=batch_size,
-        max_length=max_length, progress=progress,
+        max_length=max_length, stride=data.doc_stride, progress=progress,
     )
 
 
@@ -96,7 +97,7 @@ def load_embedder(model: str, pooling: str | None = None):
     source = resolve_model(model)
     if exported_file_in(source):
         exported = load_exported(source)
-        if exported.output_name != "sentence_embedding":
+        if exported.output_names != Embedding.output_names:
             raise BertpressError(f"{model} is an exported classifier, not a sentence-embedding model")
         return exported
     return _load_embedder(model, Pooling(pooling) if pooling else None)
@@ -116,6 +117,16 @@ def _evaluate_embedder(model, task, data, data_file, pooling, max_length, max_qu
     return squad_retrieval(
         embedder, tokenizer, data_file, max_questions=max_questions, max_length=max(max_length, 256), progress=progress
     )
+
+
+def task_length(model: str) -> int:
+    """The tokens per example of the task ``model`` was fine-tuned for (a SQuAD window: 384), else 128."""
+    try:
+        recorded = getattr(load_config(model), "finetuning_task", None)
+    except BertpressError:
+        return DEFAULT_LENGTH  # the command itself says what is wrong with the folder
+    task = TASKS.get(str(recorded or "").lower())
+    return task.max_length if task else DEFAULT_LENGTH
 
 
 def info(model: str, seq_length: int = 128) -> InfoReport:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import BertpressError
-from .common import check_json_target, checkpoint_folder
+from .common import check_json_target, checkpoint_folder, fill_task_lengths
 
 # Subcommand modules; each defines ``register(subparsers)`` that sets ``run`` as a default. They
 # import nothing heavy (torch, transformers, datasets, ONNX, OpenVINO) until ``run``: --help and
@@ -48,6 +48,7 @@ def build_parser() -> ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    fill_task_lengths(args)
     try:
         with _sigterm_raises():
             check_json_target(args)

@@ -21,7 +21,10 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--batch-sizes", type=comma_list(positive_int), default=(1, 32), metavar="N[,N...]", help="default 1,32"
     )
-    parser.add_argument("--seq-length", type=positive_int, default=128, help="tokens per sequence (default 128)")
+    parser.add_argument(
+        "--seq-length", type=positive_int,
+        help="tokens per sequence (default the length of the task the model was fine-tuned for: 384 for squad, else 128)",
+    )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="default cpu")
     parser.add_argument("--threads", type=positive_int, help="intra-op threads (default: torch's current count)")
     parser.add_argument(
@@ -43,7 +46,7 @@ def run(args: argparse.Namespace) -> None:
     report = api.bench(
         args.model,
         args.batch_sizes,
-        args.seq_length,
+        args.seq_length or api.task_length(args.model),
         device=args.device,
         threads=args.threads,
         backends=args.backends,

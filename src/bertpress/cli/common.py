@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..data.tasks import GLUE_DIR_ENV, TASKS
+from ..data.tasks import DEFAULT_LENGTH, DOC_STRIDE, GLUE_DIR_ENV, TASKS
 from ..errors import BertpressError
 from ..outputs import check_writable, write_json
 from ..reports import Report
@@ -16,6 +16,11 @@ if TYPE_CHECKING:  # what the options become is imported when a command runs: --
     from ..data.calibration import Calibration
     from ..data.sources import DataSource
     from ..measure.latency import LatencySetting
+
+# How --help says the task's own lengths: "squad 384, else 128".
+TASK_LENGTHS = ", ".join(
+    [*(f"{name} {task.max_length}" for name, task in TASKS.items() if task.max_length != DEFAULT_LENGTH), f"else {DEFAULT_LENGTH}"]
+)
 
 # The options that name something a command reads: its --json FILE may be neither one nor inside one.
 INPUT_OPTIONS = (
@@ -59,17 +64,28 @@ def add_data_options(parser: argparse.ArgumentParser, task_required: bool = True
         metavar="DIR",
         help=f"folder in the GLUE download layout (SST-2/dev.tsv, ...); default ${GLUE_DIR_ENV}, else the hub",
     )
-    group.add_argument("--train-file", metavar="FILE", help="custom training examples (.csv, .tsv or .jsonl)")
-    group.add_argument("--dev-file", metavar="FILE", help="custom dev examples (.csv, .tsv or .jsonl)")
+    group.add_argument(
+        "--train-file", metavar="FILE",
+        help="custom training examples (.csv, .tsv or .jsonl; squad: SQuAD JSON or JSONL; conll2003: CoNLL columns)",
+    )
+    group.add_argument("--dev-file", metavar="FILE", help="custom dev (or test) examples, as --train-file")
     group.add_argument(
         "--text-columns",
         metavar="A[,B]",
         type=column_names,
         help="the custom files' text column(s); default the task's (e.g. sentence1,sentence2)",
     )
-    group.add_argument("--label-column", metavar="NAME", help="the custom files' label column; default 'label'")
     group.add_argument(
-        "--max-length", type=positive_int, default=128, metavar="N", help="tokens per example (default 128)"
+        "--label-column", metavar="NAME",
+        help="the custom files' label column; default 'label' (CoNLL files: the tag column's number, default -1, the last)",
+    )
+    group.add_argument(
+        "--max-length", type=positive_int, metavar="N",
+        help=f"tokens per example, a QA window (default the task's: {TASK_LENGTHS})",
+    )
+    group.add_argument(
+        "--doc-stride", type=positive_int, default=DOC_STRIDE, metavar="N",
+        help="question answering: tokens shared by consecutive windows of a long context (default %(default)s)",
     )
 
 
@@ -82,7 +98,18 @@ def data_source(args: argparse.Namespace) -> DataSource:
         dev_file=args.dev_file,
         text_columns=args.text_columns,
         label_column=args.label_column,
+        doc_stride=args.doc_stride,
     )
+
+
+def fill_task_lengths(args: argparse.Namespace) -> None:
+    """Give --max-length left out the task's own length (384 for a SQuAD window), and --seq-length
+    left out the --max-length: inputs are timed and priced at the length they are cut to."""
+    task = TASKS.get(str(getattr(args, "task", None) or "").lower())
+    if getattr(args, "max_length", 0) is None:
+        args.max_length = task.max_length if task else DEFAULT_LENGTH
+    if getattr(args, "seq_length", 0) is None:
+        args.seq_length = getattr(args, "max_length", None) or (task.max_length if task else DEFAULT_LENGTH)
 
 
 def add_embedding_options(parser: argparse.ArgumentParser) -> None:
@@ -186,7 +213,7 @@ def calibration(args: argparse.Namespace) -> Calibration:
 def add_latency_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("latency measurement (the speedup, and latency budgets)")
     group.add_argument("--batch-size", type=positive_int, default=32, help="batch size (default 32)")
-    group.add_argument("--seq-length", type=positive_int, default=128, help="sequence length (default 128)")
+    group.add_argument("--seq-length", type=positive_int, help="sequence length (default --max-length)")
     group.add_argument("--device", default="cpu", help="device, e.g. cpu or cuda (default cpu)")
     group.add_argument(
         "--min-time", type=number, default=1.0, metavar="SECONDS", help="timing per measurement (default 1)"

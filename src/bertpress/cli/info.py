@@ -16,7 +16,8 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--model", required=True, help="model folder (or hub id)")
     parser.add_argument(
-        "--seq-length", type=positive_int, default=128, help="tokens per sequence for MACs (default 128)"
+        "--seq-length", type=positive_int,
+        help="tokens per sequence for MACs (default the length of the model's task: 384 for squad, else 128)",
     )
     add_json_option(parser)
     parser.set_defaults(run=run)
@@ -25,4 +26,4 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> None:
     from .. import api
 
-    emit(args, api.info(args.model, args.seq_length))
+    emit(args, api.info(args.model, args.seq_length or api.task_length(args.model)))

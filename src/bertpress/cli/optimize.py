@@ -36,7 +36,7 @@ def register(subparsers) -> None:
     goal.add_argument("--latency-ms", type=number, metavar="X", help="latency at --batch-size x --seq-length, in ms")
     goal.add_argument("--speedup", type=number, metavar="S", help="times faster than the dense fp32 PyTorch model")
     target.add_argument("--batch-size", type=positive_int, default=32, help="batch size of the target (default 32)")
-    target.add_argument("--seq-length", type=positive_int, default=128, help="sequence length of the target (default 128)")
+    target.add_argument("--seq-length", type=positive_int, help="sequence length of the target (default --max-length)")
     target.add_argument(
         "--backend",
         type=comma_list(_backend),

@@ -1,7 +1,9 @@
 """Reading a task's split from a GLUE folder, a custom CSV/TSV/JSONL file, or the Hugging Face hub.
 
-Every reader returns the same shape: ``text_a``, optional ``text_b`` and ``label`` (a class index,
-or a float for regression), so tokenization and evaluation never see where the data came from.
+A sentence task's readers return the same shape: ``text_a``, optional ``text_b`` and ``label`` (a
+class index, or a float for regression). Question answering reads SQuAD files (``id``,
+``question``, ``context``, ``answers``) and named entities CoNLL column files (``tokens``,
+``tags``). Tokenization and evaluation never see where the data came from.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import datasets
 from datasets import ClassLabel, Dataset, Features, Value, load_dataset
 
 from ..errors import BertpressError
-from .tasks import GLUE_DIR_ENV, Columns, Task
+from .conll import read_conll
+from .squad import read_squad
+from .tasks import DOC_STRIDE, GLUE_DIR_ENV, Columns, Task
 
 # Builder and options per file suffix (any other suffix reads as TSV). GLUE's TSVs hold unbalanced
 # quotes (so no quoting), MRPC starts with a byte-order mark, and "NA"/"null" are words, not gaps.
@@ -42,7 +46,8 @@ class DataSource:
     train_file: str | None = None
     dev_file: str | None = None
     text_columns: tuple[str, ...] | None = None
-    label_column: str | None = None
+    label_column: str | None = None  # a CoNLL file's tag column: its number, from 0 (negative: from the end)
+    doc_stride: int = DOC_STRIDE  # tokens shared by consecutive windows of a long QA context
 
     @property
     def glue_dir(self) -> str | None:
@@ -56,6 +61,8 @@ class DataSource:
 def load_split(task: Task, split: str, source: DataSource) -> Dataset:
     """The examples of ``split`` as ``text_a``, [``text_b``], ``label``; raises if none are usable."""
     split = task.resolve_split(split)
+    if task.task_head in _FILE_READERS:
+        return _load_task_file(task, split, source)
     custom_file = source.train_file if split == "train" else source.dev_file
     if custom_file:
         columns = Columns(source.text_columns or task.columns.text, source.label_column or task.columns.label)
@@ -79,18 +86,65 @@ def _load_glue_file(task: Task, split: str, data_dir: Path) -> Dataset:
     return _standardize(_read_file(path, columns), columns, task, str(path))
 
 
+def _read_squad(path: Path, source: DataSource) -> Dataset:
+    return read_squad(path)
+
+
+def _read_conll(path: Path, source: DataSource) -> Dataset:
+    column = source.label_column or "-1"
+    try:
+        index = int(column)
+    except ValueError:
+        raise BertpressError(f"--label-column of a CoNLL file is a column number (e.g. 3 or -1), not '{column}'") from None
+    return read_conll(path, label_column=index)
+
+
+# Readers of the tasks whose files are not tables: task head -> reader(path, source).
+_FILE_READERS = {"span_qa": _read_squad, "token_classification": _read_conll}
+
+
+def _load_task_file(task: Task, split: str, source: DataSource) -> Dataset:
+    """A QA or NER split: --train-file/--dev-file (dev also stands for test), then --data-dir, then the hub."""
+    custom_file = source.train_file if split == "train" else source.dev_file
+    if custom_file:
+        return _FILE_READERS[task.task_head](Path(custom_file), source)
+    if source.data_dir:
+        folder = Path(source.data_dir)
+        if not folder.is_dir():
+            raise BertpressError(f"data folder not found: {folder}")
+        name = dict(task.split_files)[split]
+        if not (folder / name).is_file():
+            raise BertpressError(f"no {name} in {folder} (task '{task.name}' reads {', '.join(dict(task.split_files).values())})")
+        return _FILE_READERS[task.task_head](folder / name, source)
+    return _from_hub_layout(task, _load_from_hub_raw(task, split))
+
+
+def _from_hub_layout(task: Task, dataset: Dataset) -> Dataset:
+    """The hub's SQuAD as it is; the hub's CoNLL-2003 with its tag numbers as names."""
+    if task.task_head == "span_qa":
+        return dataset.select_columns(["id", "question", "context", "answers"])
+    names = dataset.features["ner_tags"].feature.names
+    others = [name for name in dataset.column_names if name != "tokens"]
+    return dataset.map(lambda row: {"tags": [names[tag] for tag in row["ner_tags"]]}, remove_columns=others)
+
+
 def _load_from_hub(task: Task, split: str) -> Dataset:
+    hub_split = task.hub_split(split)
+    return _standardize(_load_from_hub_raw(task, split), task.columns, task, f"{task.hub[0]} ({task.hub[1]}, {hub_split})")
+
+
+def _load_from_hub_raw(task: Task, split: str) -> Dataset:
     if task.hub is None:
         raise BertpressError(f"task '{task.name}' has no hub dataset; pass --data-dir or --train-file/--dev-file")
     hub_split = task.hub_split(split)
     try:
-        dataset = load_dataset(*task.hub, split=hub_split)
+        dataset = load_dataset(*(part for part in task.hub if part), split=hub_split)
     except (OSError, ValueError) as error:  # ConnectionError and DatasetNotFoundError are OSErrors
+        where = "--data-dir" if task.split_files else f"--data-dir or set {GLUE_DIR_ENV}"
         raise BertpressError(
-            f"could not load {'/'.join(task.hub)} from the Hugging Face hub ({_last_line(error)}); "
-            f"pass --data-dir or set {GLUE_DIR_ENV}"
+            f"could not load {task.hub[0]} from the Hugging Face hub ({_last_line(error)}); pass {where}"
         ) from error
-    return _standardize(dataset, task.columns, task, f"{task.hub[0]} ({task.hub[1]}, {hub_split})")
+    return dataset
 
 
 def _read_file(path: Path, columns: Columns) -> Dataset:

@@ -1,8 +1,8 @@
 """The task registry: what a task's data looks like, how many outputs its task head has, how it is scored.
 
-A task names its task head (``task_head``), so question answering and token classification can join the
-registry later with their own columns, metrics and readers; the GLUE tasks below are all
-sequence classification (STS-B with one output: regression).
+A task names its task head (``task_head``): the GLUE tasks are sequence classification (STS-B with
+one output: regression), SQuAD is span question answering (``span_qa``), CoNLL-2003 token
+classification (named entities).
 """
 
 from __future__ import annotations
@@ -43,16 +43,23 @@ class Task:
     label_names: tuple[str, ...] = ()  # index -> name; empty for regression
     splits: tuple[str, ...] = ("train", "dev")
     task_head: str = "sequence_classification"
-    hub: tuple[str, str] | None = None  # (dataset id, config name) for ``datasets.load_dataset``
+    hub: tuple[str, str | None] | None = None  # (dataset id, config name) for ``datasets.load_dataset``
     glue_files: GlueFiles | None = None
+    # Each split's file in --data-dir, for tasks outside the GLUE layout: (("train", "train-v1.1.json"), ...).
+    split_files: tuple[tuple[str, str], ...] = ()
+    max_length: int = 128  # tokens per example (a QA window) unless --max-length says otherwise (DEFAULT_LENGTH)
+    # MACs are counted at ``max_length`` (every QA window is priced full) rather than at the calibration's mean length.
+    priced_at_max_length: bool = False
 
     @property
     def is_regression(self) -> bool:
         return self.task_head == "sequence_classification" and self.num_labels == 1
 
     @property
-    def problem_type(self) -> str:
-        """The ``problem_type`` a transformers config of this task's model carries."""
+    def problem_type(self) -> str | None:
+        """The ``problem_type`` a transformers config of this task's model carries (sequence tasks only)."""
+        if self.task_head != "sequence_classification":
+            return None
         return "regression" if self.is_regression else "single_label_classification"
 
     def resolve_split(self, split: str) -> str:
@@ -137,6 +144,24 @@ TASKS: dict[str, Task] = {
         _glue("wnli", "WNLI", ("not_entailment", "entailment"), _SENTENCE_PAIR, Columns(_SENTENCE_PAIR)),
     )
 }
+
+
+# CoNLL-2003's tags in the order of the Hugging Face dataset (``eriktks/conll2003``), IOB2.
+CONLL_TAGS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
+
+TASKS["squad"] = Task(
+    name="squad", num_labels=2, main_metric="f1", metrics=("exact_match", "f1"), columns=Columns(("question", "context"), "answers"),
+    task_head="span_qa", hub=("rajpurkar/squad", None), split_files=(("train", "train-v1.1.json"), ("dev", "dev-v1.1.json")),
+    max_length=384, priced_at_max_length=True,
+)
+TASKS["conll2003"] = Task(
+    name="conll2003", num_labels=len(CONLL_TAGS), main_metric="f1", metrics=("precision", "recall", "f1"),
+    columns=Columns(("tokens",), "tags"), label_names=CONLL_TAGS, splits=("train", "dev", "test"),
+    task_head="token_classification", hub=("eriktks/conll2003", None),
+    split_files=(("train", "eng.train"), ("dev", "eng.testa"), ("test", "eng.testb")),
+)
+DEFAULT_LENGTH = 128  # tokens per example where no task says otherwise
+DOC_STRIDE = 128  # tokens two consecutive windows of a long QA context share, unless --doc-stride says otherwise
 
 
 def get_task(name: str) -> Task:

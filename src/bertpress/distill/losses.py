@@ -65,10 +65,10 @@ class Distiller(nn.Module):
             **inputs, output_hidden_states=self.weights.needs_hidden, output_attentions=self.weights.needs_attention
         )
         scores, teacher_scores = self.task_head.scores(outputs), self.task_head.scores(teacher_outputs)
-        parts = {"logits": self.task_head.soft_losses(scores, teacher_scores, self.weights.temperature).mean()}
+        mask = inputs["attention_mask"]
+        parts = {"logits": self.task_head.soft_losses(scores, teacher_scores, self.weights.temperature, mask).mean()}
         if self.weights.task > 0:
             parts["task"] = self.task_head.example_losses(scores, labels).mean()
-        mask = inputs["attention_mask"]
         if self.weights.needs_hidden:
             parts["hidden"] = self._hidden_loss(outputs.hidden_states, teacher_outputs.hidden_states, mask)
         if self.weights.needs_attention:

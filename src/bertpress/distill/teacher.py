@@ -5,7 +5,7 @@ from __future__ import annotations
 from transformers import PretrainedConfig
 
 from ..errors import BertpressError
-from ..models.task_heads import TaskHead
+from ..models.task_heads import TaskHead, model_label_names
 
 # How a user says that the teacher's outputs mean the student's, whatever the configs record.
 _OVERRIDE = "pass --teacher-labels-differ (in a recipe, teacher_labels_differ: true)"
@@ -48,7 +48,7 @@ def _check_same_task(teacher: PretrainedConfig, student: PretrainedConfig, name:
             f"teacher {name} was fine-tuned for {teacher_task}, the student for {student_task}; "
             f"{_OVERRIDE} if its outputs mean the same"
         )
-    teacher_labels, student_labels = _label_names(teacher), _label_names(student)
+    teacher_labels, student_labels = model_label_names(teacher), model_label_names(student)
     if teacher_labels != student_labels:  # transformers' placeholders on both sides are equal
         raise BertpressError(
             f"teacher {name} has labels {_describe(teacher_labels)}, the student {_describe(student_labels)}; "
@@ -64,12 +64,6 @@ def _recorded_task(config: PretrainedConfig) -> str | None:
 def _spelled_one_way(task: str) -> str:
     """Hub configs say "sst-2" and "STS-B", bertpress "sst2" and "stsb"."""
     return "".join(char for char in str(task).lower() if char.isalnum())
-
-
-def _label_names(config: PretrainedConfig) -> list[str]:
-    """The label names in index order; empty for transformers' placeholders (LABEL_0, ...)."""
-    names = [str(config.id2label[index]) for index in sorted(config.id2label)] if config.id2label else []
-    return [] if all(name == f"LABEL_{index}" for index, name in enumerate(names)) else names
 
 
 def _describe(labels: list[str]) -> str:

@@ -33,7 +33,8 @@ from ..quantize import OnnxInt8Static, quantize_onnx, quantize_onnx_static
 from ..quiet import quiet
 from ..reports import Report
 from ..runtime.backends import backend_of
-from ..runtime.exported import ExportedModel, output_name
+from ..models.task_heads import Embedding
+from ..runtime.exported import ExportedModel, output_names
 from ..runtime.onnx import OnnxRuntimeModel
 from .fusions import Fusions, fuse_attention_per_layer, fuse_transformer_ops
 
@@ -114,7 +115,7 @@ def export_onnx(
     ``bertpress.load`` runs the folder on ONNX Runtime."""
     with atomic_dir(output, overwrite=overwrite, inputs=inputs) as folder:
         report = write_export(model, folder, tokenizer=tokenizer, int8=int8, static=static)
-        task, embedder = getattr(model.config, "finetuning_task", None), output_name(model) == "sentence_embedding"
+        task, embedder = getattr(model.config, "finetuning_task", None), output_names(model) == Embedding.output_names
         write_card(folder, export_card(report.to_dict(), base_model, task, embedder, folder_files(folder)))
     return replace(report, output=str(output))
 
@@ -225,10 +226,9 @@ def input_names(model: PreTrainedModel) -> list[str]:
 
 
 def max_abs_diff(model: PreTrainedModel, exported: ExportedModel, inputs: dict[str, torch.Tensor]) -> float:
-    name = output_name(model)
     with torch.inference_mode():
-        expected = getattr(model(**inputs), name)
-    return float((getattr(exported(**inputs), name) - expected).abs().max())
+        expected, actual = model(**inputs), exported(**inputs)
+    return max(float((getattr(actual, name) - getattr(expected, name)).abs().max()) for name in output_names(model))
 
 
 def _trace(model: PreTrainedModel, path: Path, names: list[str]) -> None:
@@ -252,8 +252,8 @@ def _trace(model: PreTrainedModel, path: Path, names: list[str]) -> None:
 def _output_names(model) -> list[str]:
     """A sentence embedder's graph also outputs the token embeddings: sentence-transformers' ONNX
     backend reads those (as ``last_hidden_state``) and pools them itself."""
-    name = output_name(model)
-    return [name, "last_hidden_state"] if name == "sentence_embedding" else [name]
+    names = list(output_names(model))
+    return [*names, "last_hidden_state"] if names == list(Embedding.output_names) else names
 
 
 def _check_inputs(config: PretrainedConfig, names: list[str]) -> dict[str, torch.Tensor]:

@@ -11,12 +11,13 @@ from ..models.task_heads import TaskHead
 
 
 def model_scores(model, task_head: TaskHead, batches: Sequence[dict[str, torch.Tensor]]) -> torch.Tensor:
-    """``head``'s scores of ``model`` (PyTorch, or an exported model on its runtime) on ``batches``."""
+    """``task_head``'s comparable scores of ``model`` (PyTorch, or an exported model on its runtime)
+    on ``batches``, all batches in one tensor."""
     scores = []
     with torch.inference_mode():
         for batch in batches:
             inputs = {name: value for name, value in batch.items() if name != "labels"}
-            scores.append(task_head.scores(model(**inputs)))
+            scores.append(task_head.comparable(task_head.scores(model(**inputs)), batch))
     return torch.cat(scores)
 
 

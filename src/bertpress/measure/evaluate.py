@@ -1,13 +1,12 @@
 """Scoring a model on a task's examples.
 
 ``evaluate`` relies on a narrow surface only: the task head reads the model's outputs under
-``torch.no_grad()``, and ``model.config`` says what the model predicts. That lets an ONNX Runtime
-wrapper stand in for a torch model.
+``torch.no_grad()``, and ``model.config`` says what the model predicts. That lets a model on ONNX
+Runtime or OpenVINO stand in for a torch model.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -16,8 +15,8 @@ import torch
 from datasets import Dataset
 from tqdm.auto import tqdm
 
-from ..data.tasks import Task
-from ..data.tokenize import encode, iter_batches
+from ..data.tasks import DOC_STRIDE, Task
+from ..data.tokenize import chunks, collator, encode, rows
 from ..errors import BertpressError
 from ..formatting import format_table
 from ..models.task_heads import task_head_for
@@ -51,29 +50,39 @@ def evaluate(
     split: str = "dev",
     batch_size: int = 64,
     max_length: int = 128,
+    stride: int = DOC_STRIDE,
     progress: bool = True,
 ) -> EvalReport:
-    """The task's metrics for ``model`` on ``dataset`` (as ``data.sources.load_split`` returns it)."""
-    task_head = task_head_for(task)
+    """The task's metrics for ``model`` on ``dataset`` (as ``data.sources.load_split`` returns it).
+
+    Whatever runs the model (PyTorch, ONNX Runtime, OpenVINO), its outputs reach the metrics
+    through the task head's ``decode``: windows to answer spans, sub-tokens to words.
+    """
+    task_head = task_head_for(task, model.config)
     task_head.check(model.config, task.name)
     if len(dataset) == 0:
         raise BertpressError(f"no {task.name} {split} examples to evaluate on")
-    encoded = encode(dataset, tokenizer, max_length)
-    scores, labels = [], []
+    length = task_head.eval_length(max_length, model.config)
+    features = encode(dataset, tokenizer, length, stride=stride, label_names=task_head.label_names)
+    scores: list[np.ndarray | None] = [None] * len(features)
     parameters = model.parameters() if isinstance(model, torch.nn.Module) else iter(())
     device = next(parameters, torch.empty(0)).device  # a model on a GPU is scored there
+    collate = collator(tokenizer)
     with torch.no_grad():
-        # Sorted by length for less padding; each prediction still meets its own label.
-        for batch in tqdm(
-            iter_batches(encoded, tokenizer, batch_size, sort_by_length=True),
+        # Sorted by length for less padding; each feature's scores go back to its own row.
+        for chunk in tqdm(
+            chunks(features, batch_size, sort_by_length=True),
             desc=f"evaluating {task.name} {split}",
-            total=math.ceil(len(encoded) / batch_size),
             disable=not progress,
         ):
-            labels.append(batch.pop("labels").numpy())
-            batch = {name: value.to(device) for name, value in batch.items()}
-            scores.append(task_head.scores(model(**batch)).cpu().numpy())
-            if not np.isfinite(scores[-1]).all():  # metrics of NaN outputs would pass for a score
+            batch = collate(rows(features[chunk.tolist()]))
+            batch.pop("labels", None)
+            outputs = task_head.scores(model(**{name: value.to(device) for name, value in batch.items()})).cpu().numpy()
+            if not np.isfinite(outputs).all():  # metrics of NaN outputs would pass for a score
                 raise BertpressError(f"the model's outputs are not finite (NaN or inf) on {task.name} {split}")
-    metrics = compute_metrics(task, np.concatenate(scores), np.concatenate(labels))
+            lengths = batch["attention_mask"].sum(1).tolist()
+            for row, output, real in zip(chunk, outputs, lengths):
+                scores[row] = output[:real] if task_head.per_token else output
+    predictions, references = task_head.decode(scores, features, dataset)
+    metrics = compute_metrics(task, predictions, references)
     return EvalReport(task.name, split, len(dataset), metrics)

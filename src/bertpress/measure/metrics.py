@@ -1,4 +1,5 @@
-"""Task metrics (the official GLUE ones), computed from logits with scikit-learn and scipy.
+"""Task metrics: the official GLUE ones (from logits, with scikit-learn and scipy), SQuAD's exact
+match and F1 (``squad_metrics``), CoNLL's entity-level precision, recall and F1 (``entity_metrics``).
 
 Every metric bertpress reports is in points, 0 to 100 (correlations -100 to 100): accuracy 86.0,
 not 0.86, the scale of the embedders' and retrieval metrics and of published tables."""
@@ -14,6 +15,8 @@ from scipy.stats import ConstantInputWarning, pearsonr, spearmanr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
 from ..data.tasks import Task
+from .entity_metrics import entity_metrics
+from .squad_metrics import squad_metrics
 
 
 def _correlation(statistic: Callable) -> Callable[[np.ndarray, np.ndarray], float]:
@@ -46,8 +49,21 @@ def predictions(task: Task, logits: np.ndarray) -> np.ndarray:
     return logits.argmax(axis=-1)
 
 
-def compute_metrics(task: Task, logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """``{metric: value}`` for each of the task's metrics, in points (accuracy 86.0, not 0.86)."""
+def sentence_metrics(task: Task, logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """``{metric: value}`` for each of a GLUE task's metrics, in points (accuracy 86.0, not 0.86)."""
     predicted = predictions(task, logits)
     labels = np.asarray(labels)
     return {name: 100 * float(METRICS[name](labels, predicted)) for name in task.metrics}
+
+
+# How each task head's decoded predictions are scored: (task, predictions, references) -> metrics.
+_SCORERS: dict[str, Callable[..., dict[str, float]]] = {
+    "sequence_classification": sentence_metrics,
+    "span_qa": lambda task, answers, golds: squad_metrics(answers, golds),
+    "token_classification": lambda task, tags, golds: entity_metrics(tags, golds),
+}
+
+
+def compute_metrics(task: Task, predictions, references) -> dict[str, float]:
+    """The task's metrics, in points, from what its task head's ``decode`` returned."""
+    return _SCORERS[task.task_head](task, predictions, references)

@@ -28,8 +28,6 @@ _TASK_HEADS = ("ForSequenceClassification", "ForQuestionAnswering", "ForTokenCla
 class SentenceEmbedder(nn.Module):
     """``encoder`` (a transformers base model) followed by ``pooling``."""
 
-    output_name = "sentence_embedding"  # the output an exported graph and the task head read
-
     def __init__(self, encoder: nn.Module, pooling: Pooling):
         super().__init__()
         self.encoder = encoder

@@ -14,7 +14,6 @@ from safetensors import SafetensorError
 from transformers import (
     AutoConfig,
     AutoModel,
-    AutoModelForSequenceClassification,
     AutoTokenizer,
     PretrainedConfig,
     PreTrainedModel,
@@ -24,6 +23,7 @@ from ..errors import BertpressError, first_line
 from ..quantize import Int8Dynamic, quantize
 from ..quiet import quiet_transformers
 from .modeling_bertpress import pruned_class_for
+from .task_heads import TaskHead, auto_model_for
 
 # A PyTorch folder's weights (exported files are ``runtime``'s business).
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
@@ -77,11 +77,13 @@ def load_config(name_or_path: str) -> PretrainedConfig:
         raise BertpressError(f"could not load model '{name_or_path}': {first_line(error)}") from error
 
 
-def load_model(name_or_path: str, num_labels: int | None = None) -> PreTrainedModel:
-    """A sequence-classification model in eval mode; a pruned folder loads without remote code.
+def load_model(name_or_path: str, num_labels: int | None = None, task_head: TaskHead | None = None) -> PreTrainedModel:
+    """A model with its task head (sequence classification, span QA or token classification, as
+    the folder was fine-tuned) in eval mode; a pruned folder loads without remote code.
 
-    ``num_labels`` gives a base model (no task head yet) a fresh head of that size. An exported
-    folder is ``runtime.loading``'s to load.
+    A base model (no task head yet) gets a fresh head of ``task_head``'s kind (sequence
+    classification by default) with ``num_labels`` outputs. An exported folder is
+    ``runtime.loading``'s to load.
     """
     source = resolve_model(name_or_path)
     _require_weights(name_or_path, source)
@@ -90,7 +92,7 @@ def load_model(name_or_path: str, num_labels: int | None = None) -> PreTrainedMo
         model = _from_pretrained(name_or_path, pruned_class_for(config.architectures[0]), source)
     else:
         extra = {"num_labels": num_labels} if num_labels is not None else {}
-        model = _from_pretrained(name_or_path, AutoModelForSequenceClassification, source, **extra)
+        model = _from_pretrained(name_or_path, auto_model_for(config, task_head), source, **extra)
     _check_finite(model)
     return _quantized(model.eval())
 

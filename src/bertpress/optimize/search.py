@@ -37,6 +37,7 @@ from pathlib import Path
 
 from ..data.calibration import Calibration
 from ..data.sources import DataSource
+from ..data.tasks import get_task
 from ..errors import BertpressError, first_line
 from ..measure.agreement import AgreementProxy
 from ..measure.cost import MacsBudget, resolve_budget
@@ -488,8 +489,8 @@ def optimize(
     with tempfile.TemporaryDirectory(prefix="bertpress-optimize-") as scratch:
         search = Search(
             model, task, target=target, floor=floor, time_budget_s=time_budget_s, backends=backends, data=data,
-            calibration=calibration, distill=distill, layer_drop=layer_drop, min_run_time=min_run_time,
-            progress=progress, workdir=Path(scratch),
+            calibration=calibration.for_task(get_task(task)), distill=distill, layer_drop=layer_drop,
+            min_run_time=min_run_time, progress=progress, workdir=Path(scratch),
         )
         report = search.run()
         report.output = str(output)

@@ -1,8 +1,8 @@
 """What every runtime's model offers: the surface of a transformers model that evaluation and
 timing use, over a file ``bertpress export`` wrote.
 
-``model(**batch).logits`` (or ``.sentence_embedding`` for an exported sentence embedder) with
-torch tensors in and out, ``model.config`` (``num_labels``, ``vocab_size``, ...), ``eval()``,
+``model(**batch).logits`` (``.start_logits`` and ``.end_logits`` for question answering,
+``.sentence_embedding`` for a sentence embedder) with torch tensors in and out, ``model.config`` (``num_labels``, ``vocab_size``, ...), ``eval()``,
 ``device``, ``to("cpu")`` and ``set_num_threads``. A runtime subclass starts its engine and runs
 one batch; nothing else differs.
 """
@@ -14,22 +14,29 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from transformers import AutoModel, AutoModelForSequenceClassification, PretrainedConfig
-from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers import AutoModel, PretrainedConfig
+from transformers.modeling_outputs import QuestionAnsweringModelOutput, SequenceClassifierOutput
+from transformers.utils import ModelOutput
 
 from ..errors import BertpressError
 from ..models.modeling_bertpress import pruned_class_for
 from ..models.outputs import EmbeddingOutput
+from ..models.task_heads import Embedding, auto_model_for, task_head_for_config
 
-# What a graph's main output is called, and the output class that carries it.
-_OUTPUTS = {"logits": SequenceClassifierOutput, "sentence_embedding": EmbeddingOutput}
+# What a graph's outputs are called, and the output class that carries them.
+_OUTPUTS = {
+    ("logits",): SequenceClassifierOutput,
+    ("start_logits", "end_logits"): QuestionAnsweringModelOutput,
+    Embedding.output_names: EmbeddingOutput,
+}
 
 
-def output_name(model) -> str:
-    """The main output of ``model``: ``logits``, or ``sentence_embedding`` for a sentence embedder."""
-    return getattr(model, "output_name", None) or (
-        "sentence_embedding" if getattr(model.config, "sentence_embedding", None) else "logits"
-    )
+def output_names(model) -> tuple[str, ...]:
+    """The outputs of ``model`` its task head reads (``logits``; ``start_logits`` and ``end_logits``;
+    ``sentence_embedding`` for a sentence embedder), in the order a graph returns them."""
+    if getattr(model, "pooling", None) is not None or getattr(model.config, "sentence_embedding", None):
+        return Embedding.output_names
+    return task_head_for_config(model.config).output_names
 
 
 class ExportedModel:
@@ -38,19 +45,20 @@ class ExportedModel:
     def __init__(self, path: str | Path, config: PretrainedConfig, threads: int | None = None):
         self.path = Path(path)
         self.config = config
-        self.output_name = output_name(self)
+        self.output_names = output_names(self)
         self.device = torch.device("cpu")
         self.threads: int | None = None
         self.input_names: list[str] = []
         self.set_num_threads(threads)
 
-    def __call__(self, input_ids: torch.Tensor, **inputs: torch.Tensor) -> SequenceClassifierOutput | EmbeddingOutput:
-        """Logits (or sentence embeddings) for a batch; inputs the graph does not take (e.g. token
-        types for DistilBERT) are ignored."""
+    def __call__(self, input_ids: torch.Tensor, **inputs: torch.Tensor) -> ModelOutput:
+        """The outputs for a batch; inputs the graph does not take (e.g. token types for DistilBERT)
+        are ignored."""
         defaults = {"attention_mask": torch.ones_like(input_ids), "token_type_ids": torch.zeros_like(input_ids)}
         inputs = {**defaults, **inputs, "input_ids": input_ids}
         feeds = {name: inputs[name].cpu().numpy() for name in self.input_names}
-        return _OUTPUTS[self.output_name](**{self.output_name: torch.from_numpy(self._run(feeds))})
+        results = self._run(feeds)
+        return _OUTPUTS[self.output_names](**{name: torch.from_numpy(results[name]) for name in self.output_names})
 
     def set_num_threads(self, threads: int | None) -> None:
         """Runtimes fix their thread pool when they start: a new count needs a new start."""
@@ -62,8 +70,8 @@ class ExportedModel:
         """Start the runtime on ``self.path`` with ``threads``; returns the graph's input names."""
         raise NotImplementedError
 
-    def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        """The main output for one batch of graph inputs."""
+    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The outputs named ``self.output_names`` for one batch of graph inputs."""
         raise NotImplementedError
 
     def eval(self) -> ExportedModel:
@@ -80,9 +88,9 @@ class ExportedModel:
         with torch.device("meta"):
             if getattr(self.config, "bertpress", None):
                 return pruned_class_for(self.config.architectures[0])(self.config)
-            if self.output_name == "sentence_embedding":
+            if self.output_names == Embedding.output_names:
                 return AutoModel.from_config(self.config)
-            return AutoModelForSequenceClassification.from_config(self.config)
+            return auto_model_for(self.config).from_config(self.config)
 
 
 def torch_module(model) -> nn.Module:

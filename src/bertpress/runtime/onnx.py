@@ -36,9 +36,9 @@ class OnnxRuntimeModel(ExportedModel):
             raise BertpressError(f"{self.path} is damaged or not an ONNX model ({first_line(error)})") from error
         return [node.name for node in self.session.get_inputs()]
 
-    def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         try:
-            (result,) = self.session.run([self.output_name], feeds)
+            results = self.session.run(list(self.output_names), feeds)
         except _DAMAGED as error:
             raise BertpressError(f"ONNX Runtime could not run {self.path}: {first_line(error)}") from error
-        return result
+        return dict(zip(self.output_names, results))

@@ -28,5 +28,6 @@ class OpenVinoModel(ExportedModel):
             raise BertpressError(f"{self.path} is damaged or not an OpenVINO model ({first_line(error)})") from error
         return [port.get_any_name() for port in self.compiled.inputs]
 
-    def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        return self.compiled(feeds)[self.compiled.output(self.output_name)]
+    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        results = self.compiled(feeds)
+        return {name: results[self.compiled.output(name)] for name in self.output_names}

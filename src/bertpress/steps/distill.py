@@ -15,10 +15,9 @@ from typing import ClassVar, Literal
 
 import torch
 from datasets import Dataset, concatenate_datasets
-from transformers import DataCollatorWithPadding
 
 from ..data.sampling import sample
-from ..data.tokenize import encode
+from ..data.tokenize import collator, encode
 from ..data.unlabeled import load_unlabeled
 from ..distill import DistillWeights, Distiller, check_teacher
 from ..distributed import on_main
@@ -98,6 +97,8 @@ class DistillStep(StepConfig):
                 labels_differ=self.teacher_labels_differ,
             )
         if self.unlabeled_file is not None:
+            if task_head.per_token:
+                raise BertpressError(f"step 'distill': --unlabeled-file is sentences; a {task_head.name} task has no unlabeled reader")
             load_unlabeled(self.unlabeled_file, task, self.unlabeled_columns)
 
 
@@ -109,7 +110,7 @@ def run_distill(state: State, config: DistillStep) -> dict:
     trainer = make_trainer(distiller, schedule, len(dataset))
     device = trainer.accelerator.device
     teacher.to(device).eval()
-    collate = DataCollatorWithPadding(state.tokenizer, return_tensors="pt")
+    collate = collator(state.tokenizer)
     weights = config.weights
 
     def compute_loss(module, batch):
@@ -150,9 +151,10 @@ def training_set(state: State, config: DistillStep) -> tuple[Dataset, int]:
     if config.max_train_samples is not None:
         examples = sample(examples, config.max_train_samples, config.seed)
     label_type = state.workload.label_type
-    labeled = encode(examples, state.tokenizer, state.max_length).cast_column("labels", label_type)
+    labeled = state.workload.encode(examples, state.tokenizer, state.max_length)
     if config.unlabeled_file is None:
         return labeled, len(labeled)
+    labeled = labeled.cast_column("labels", label_type)
     texts = load_unlabeled(config.unlabeled_file, state.workload.task, config.unlabeled_columns)
     texts = texts.add_column("label", [state.task_head.unlabeled] * len(texts))
     unlabeled = encode(texts, state.tokenizer, state.max_length).cast_column("labels", label_type)

@@ -70,6 +70,7 @@ def compress(
     either; the model, the data, the text and each step's inputs are protected without being named.
     """
     workload = make_workload(task, data, embedding)
+    calibration = calibration.for_task(workload.task)
     latency = recipe.latency_setting(latency)  # a saved recipe's latency budget is measured where it was
     recipe = recipe.pinned(latency)
     protected = [model, *workload.input_paths(), *recipe.input_paths(), *inputs]
@@ -148,7 +149,8 @@ def prepare(network, tokenizer, workload, calibration: Calibration, latency: Lat
     ``original`` is a copy of the dense model (a teacher, and what the final model is timed beside)."""
     with timed(timings, "prepare"):
         batches = workload.prepare(network, tokenizer, calibration)
-    seq_length = mean_length(batches)
+    # A QA window is priced full (its task says so); sentences at the calibration's mean length.
+    seq_length = calibration.max_length if workload.task.priced_at_max_length else mean_length(batches)
     score = workload.scorer(tokenizer, calibration.max_length, progress and is_main())
     baseline = on_main(lambda: measurement(
         network, score(network), seq_length, compare_latency({"dense": network}, latency)["dense"]))

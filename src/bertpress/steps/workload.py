@@ -39,7 +39,7 @@ class TaskWorkload:
     def __init__(self, task: str, data: DataSource = DataSource()):
         self.task = get_task(task)
         self.data = data
-        self.task_head: TaskHead = task_head_for(self.task)
+        self.task_head: TaskHead = task_head_for(self.task)  # with the model's label names once it is loaded
         self.name = self.task.name
         self.label_type = Value("float32") if self.task.is_regression else Value("int64")
 
@@ -47,19 +47,27 @@ class TaskWorkload:
         if Path(model).is_dir() and exported_file_in(model):
             raise BertpressError(f"{model} holds an exported model; compression starts from a PyTorch model folder")
         network = load_model(model)
+        self.task_head = task_head_for(self.task, network.config)
         self.task_head.check(network.config, self.task.name)
         return network
 
+    def encode(self, examples: Dataset, tokenizer, max_length: int) -> Dataset:
+        """Examples as model inputs and labels (QA windows with the data's stride; NER tags by the model's label order)."""
+        return encode(examples, tokenizer, max_length, stride=self.data.doc_stride, label_names=self.task_head.label_names)
+
     def prepare(self, network, tokenizer, calibration: Calibration) -> list[dict]:
-        return calibration_batches(self.task, tokenizer, self.data, calibration)
+        return calibration_batches(self.task, tokenizer, self.data, calibration, self.task_head.label_names)
 
     def held_out(self, tokenizer, calibration: Calibration, count: int) -> list[dict]:
         """Training examples outside the calibration sample (none if the split has no more)."""
-        return held_out_batches(self.task, tokenizer, self.data, calibration, count)
+        return held_out_batches(self.task, tokenizer, self.data, calibration, count, self.task_head.label_names)
 
     def scorer(self, tokenizer, max_length: int, progress: bool) -> Callable[[Any], dict[str, float]]:
         dev = load_split(self.task, "dev", self.data)
-        return lambda model: evaluate(model, tokenizer, self.task, dev, max_length=max_length, progress=progress).metrics
+        stride = self.data.doc_stride
+        return lambda model: evaluate(
+            model, tokenizer, self.task, dev, max_length=max_length, stride=stride, progress=progress
+        ).metrics
 
     def training_examples(self) -> Dataset:
         return load_split(self.task, "train", self.data)
@@ -145,6 +153,9 @@ class EmbeddingWorkload:
                 batch["labels"] = with_fisher_noise(network(**inputs).sentence_embedding, generator)
             self._reference = embed(network, tokenizer, self._held_out, max_length=calibration.max_length, progress=False)
         return calibration_set
+
+    def encode(self, examples: Dataset, tokenizer, max_length: int) -> Dataset:
+        return encode(examples, tokenizer, max_length)
 
     def held_out(self, tokenizer, calibration: Calibration, count: int) -> list[dict]:
         """The texts kept out of calibration (known once ``prepare`` ran), batched like it."""

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import BertpressError
 
@@ -14,7 +14,7 @@ class TrainConfig:
     epochs: int = 3
     lr: float = 5e-5
     batch_size: int = 32
-    max_length: int = 128
+    max_length: int | None = None  # None: the task's own (a SQuAD window: 384)
     seed: int = 0
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
@@ -22,7 +22,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         """Refuse a setting torch would only trip over mid-run (a negative lr fails deep in AdamW)."""
-        counts = {"--epochs": self.epochs, "--batch-size": self.batch_size, "--max-length": self.max_length}
+        counts = {"--epochs": self.epochs, "--batch-size": self.batch_size, "--max-length": self.max_length or 1}
         for flag, value in counts.items():
             if not isinstance(value, int) or value < 1:
                 raise BertpressError(f"{flag} must be a whole number of at least 1, not {value!r}")
@@ -34,3 +34,7 @@ class TrainConfig:
             raise BertpressError(f"weight_decay must be a non-negative number, not {self.weight_decay!r}")
         if not self.max_grad_norm > 0:  # inf is allowed: it means no clipping
             raise BertpressError(f"max_grad_norm must be a positive number, not {self.max_grad_norm!r}")
+
+    def for_task(self, task) -> TrainConfig:
+        """This config with the task's own length where none was given."""
+        return replace(self, max_length=self.max_length or task.max_length)

@@ -9,17 +9,17 @@ from typing import ClassVar
 
 import torch
 from datasets import Dataset
-from transformers import DataCollatorWithPadding, PretrainedConfig, set_seed
+from transformers import PretrainedConfig, set_seed
 
 from ..card import finetune_card, folder_files, write_card
 from ..data.sampling import sample
 from ..data.sources import DataSource, load_split
-from ..data.tasks import Task
-from ..data.tokenize import encode
+from ..data.tasks import DOC_STRIDE, Task
+from ..data.tokenize import collator, encode
 from ..distributed import is_main
 from ..formatting import format_table
 from ..measure.evaluate import evaluate
-from ..models.task_heads import task_head_for
+from ..models.task_heads import TaskHead, task_head_for, trained_head_suffix
 from ..models.loading import load_config, load_model, load_tokenizer
 from ..models.positions import check_max_length
 from ..models.saving import save_model
@@ -70,20 +70,24 @@ def finetune(
     """Train ``model_name`` on ``task`` and save it to ``output``; nothing is written if anything fails."""
     inputs = [model_name, *source.input_paths()]
     check_output(output, overwrite=overwrite, inputs=inputs)
+    config = config.for_task(task)
     base_config = load_config(model_name)
     check_max_length(base_config, config.max_length, model_name)
-    has_head = _has_classifier(base_config)
-    if has_head:  # continue training it; a bare encoder gets a fresh head of the task's size
-        task_head_for(task).check(base_config, task.name)
+    task_head = task_head_for(task, base_config)
+    has_head = trained_head_suffix(base_config) is not None
+    if has_head:  # continue training it; a bare encoder gets a fresh head of the task's kind and size
+        task_head.check(base_config, task.name)
     train_set = load_split(task, "train", source)
     if max_train_samples is not None:
         train_set = sample(train_set, max_train_samples, config.seed)
     dev_set = load_split(task, "dev", source)
     tokenizer = load_tokenizer(model_name)
     set_seed(config.seed)  # before loading: a fresh head's initial weights are random
-    model = load_model(model_name, num_labels=None if has_head else task.num_labels)
-    describe_task(model.config, task)
-    history = train(model, tokenizer, task, train_set, dev_set, config, on_epoch=on_epoch, progress=progress)
+    model = load_model(model_name, num_labels=None if has_head else task_head.num_labels, task_head=task_head)
+    describe_task(model.config, task, task_head)
+    history = train(
+        model, tokenizer, task, train_set, dev_set, config, stride=source.doc_stride, on_epoch=on_epoch, progress=progress
+    )
     report = FinetuneReport(task.name, model_name, str(output), config, max_train_samples, history)
     if is_main():  # under accelerate launch, every process holds the same trained model
         with atomic_dir(output, overwrite=overwrite, inputs=inputs) as staging:
@@ -100,17 +104,20 @@ def train(
     dev_set: Dataset,
     config: TrainConfig,
     *,
+    stride: int = DOC_STRIDE,
     on_epoch: Callable[[EpochResult], None] | None = None,
     progress: bool = True,
 ) -> list[EpochResult]:
-    """Train ``model`` in place for ``config.epochs``, scoring it on ``dev_set`` after each epoch."""
-    encoded = encode(train_set, tokenizer, config.max_length)
+    """Train ``model`` in place for ``config.epochs``, scoring it on ``dev_set`` after each epoch
+    (``stride``: what consecutive windows of a long QA context share)."""
+    task_head = task_head_for(task, model.config)
+    encoded = encode(train_set, tokenizer, config.max_length, stride=stride, label_names=task_head.label_names)
     schedule = Schedule(
         epochs=config.epochs, lr=config.lr, batch_size=config.batch_size, warmup_ratio=config.warmup_ratio,
         weight_decay=config.weight_decay, max_grad_norm=config.max_grad_norm, seed=config.seed,
     )
-    trainer = make_trainer(TaskLoss(model, task_head_for(task)), schedule, len(encoded))
-    collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
+    trainer = make_trainer(TaskLoss(model, task_head), schedule, len(encoded))
+    collate = collator(tokenizer)
     history = []
     for epoch in range(1, config.epochs + 1):
         losses = train_epoch(trainer, encoded, collate, schedule, epoch, _task_loss, progress=progress)
@@ -123,6 +130,7 @@ def train(
             split=task.resolve_split("dev"),
             batch_size=2 * config.batch_size,  # no gradients to keep: larger batches fit
             max_length=config.max_length,
+            stride=stride,
             progress=progress,
         )
         history.append(EpochResult(epoch, losses["loss"], dev.split, dev.metrics))
@@ -147,15 +155,12 @@ def _task_loss(module, batch: dict) -> tuple[torch.Tensor, dict]:
     return module(batch), {}
 
 
-def describe_task(config: PretrainedConfig, task: Task) -> None:
-    """Record the task in the model config, so the saved folder says what its outputs mean."""
+def describe_task(config: PretrainedConfig, task: Task, task_head: TaskHead) -> None:
+    """Record the task in the model config, so the saved folder says what its outputs mean (a token
+    classifier's tags in the head's order, which is the model's own when it had them already)."""
     config.finetuning_task = task.name
     config.problem_type = task.problem_type
-    if task.label_names:
-        config.id2label = dict(enumerate(task.label_names))
-        config.label2id = {name: index for index, name in enumerate(task.label_names)}
-
-
-def _has_classifier(config: PretrainedConfig) -> bool:
-    """Whether the checkpoint has a trained classifier or is a bare encoder (e.g. ``BertModel``)."""
-    return any(name.endswith("ForSequenceClassification") for name in config.architectures or [])
+    names = task_head.label_names or task.label_names
+    if names:
+        config.id2label = dict(enumerate(names))
+        config.label2id = {name: index for index, name in enumerate(names)}

@@ -24,7 +24,7 @@ import torch
 from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
 from datasets import Dataset
 from tqdm.auto import tqdm
-from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup, set_seed
+from transformers import get_linear_schedule_with_warmup, set_seed
 
 from ..errors import BertpressError
 
@@ -101,7 +101,7 @@ def make_trainer(module: torch.nn.Module, schedule: Schedule, num_examples: int)
 def train_epoch(
     trainer: Trainer,
     dataset: Dataset,
-    collate: DataCollatorWithPadding,
+    collate: Callable[[list[dict]], dict[str, torch.Tensor]],
     schedule: Schedule,
     epoch: int,
     compute_loss: Callable[[torch.nn.Module, dict], tuple[torch.Tensor, dict[str, torch.Tensor]]],

@@ -20,7 +20,7 @@ from bertpress.distill import check_teacher
 from bertpress.errors import BertpressError
 from bertpress.export.onnx import export_onnx
 from bertpress.runtime.loading import load_any, load_exported
-from bertpress.measure.embeddings import read_squad
+from bertpress.data.squad import retrieval_set
 from bertpress.measure.evaluate import evaluate
 from bertpress.models.task_heads import SequenceClassification
 from bertpress.models.loading import load_model, load_tokenizer
@@ -425,10 +425,10 @@ def test_a_squad_file_with_a_null_question_is_one_line(model_dir, tmp_path, caps
     questions = [{"id": "q1", "question": "who sat"}, {"id": "q2", "question": None}]
     squad.write_text(json.dumps({"data": [{"paragraphs": [{"context": "the cat sat on the mat", "qas": questions}]}]}))
     with pytest.raises(BertpressError) as error:
-        read_squad(squad)
-    assert _one_line(error) == f"{squad}: question q2 is null, not text"
+        retrieval_set(squad)
+    assert _one_line(error) == f"{squad}: data[0].paragraphs[0].qas[1]: 'question' should be a str, not NoneType"
     argv = ["evaluate", "--model", str(model_dir), "--task", "squad-retrieval", "--data-file", str(squad)]
-    assert _fails_with_one_line(argv, capsys).endswith(f"{squad}: question q2 is null, not text\n")
+    assert _fails_with_one_line(argv, capsys).endswith("'question' should be a str, not NoneType\n")
 
 
 def test_resume_with_a_damaged_optimizer_state_is_one_line(model_dir, rte_dir, tmp_path, monkeypatch, capsys):

@@ -283,3 +283,32 @@ def test_calibration_batches_of_questions_hold_every_window(tmp_path, squad_file
     examples = load_split(get_task("squad"), "train", squad_files)
     features = encode(examples, make_tokenizer(), 64, stride=16)
     assert sum(len(batch["input_ids"]) for batch in batches(features, make_tokenizer(), 8)) == len(features)
+
+
+def test_optimize_searches_a_token_classifier(tmp_path, conll_files):
+    model = tiny_ner(tmp_path / "m")
+    output = tmp_path / "search"
+    code = main(["optimize", "--model", model, "--task", "conll2003", "--train-file", conll_files.train_file,
+                 "--dev-file", conll_files.dev_file, "--output", str(output), "--num-samples", "32", "--min-time", "0.01",
+                 "--batch-size", "8", "--max-length", "32", "--speedup", "1.0", "--max-drop", "100",
+                 "--backend", "torch-fp32,openvino-int8", "--no-distill"])
+    assert code == 0
+    report = json.loads((output / "pareto.json").read_text())
+    assert report["chosen"] is not None and (output / "model").is_dir()
+    scored = [candidate["metric"] for candidate in report["candidates"] if candidate["metric"] is not None]
+    assert scored and all(0 <= metric <= 100 for metric in scored)  # entity F1, the task's main metric
+
+
+def test_bench_and_info_of_a_qa_model_default_to_its_window(tmp_path, squad_files, capsys):
+    model = tiny_qa(tmp_path / "base")
+    files = ["--train-file", squad_files.train_file, "--dev-file", squad_files.dev_file, "--max-length", "64", "--doc-stride", "16"]
+    assert main(["finetune", "--model", model, "--task", "squad", *files, "--epochs", "1", "--output", str(tmp_path / "ft")]) == 0
+    capsys.readouterr()
+    assert main(["info", "--model", str(tmp_path / "ft"), "--seq-length", "64", "--json", str(tmp_path / "i.json")]) == 0
+    assert main(["bench", "--model", str(tmp_path / "ft"), "--batch-sizes", "2", "--seq-length", "64", "--min-time", "0.01",
+                 "--backends", "torch-fp32,onnx-fp32", "--json", str(tmp_path / "b.json")]) == 0
+    bench = json.loads((tmp_path / "b.json").read_text())
+    assert bench["seq_length"] == 64 and {row["backend"] for row in bench["results"]} == {"torch-fp32", "onnx-fp32"}
+    from bertpress.api import task_length
+
+    assert task_length(str(tmp_path / "ft")) == 384  # a SQuAD model is timed at its window by default

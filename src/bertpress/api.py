@@ -23,7 +23,8 @@ from .measure.evaluate import evaluate as _evaluate
 from .measure.info import InfoReport, describe
 from .measure.latency import LatencySetting
 from .models.task_heads import Embedding, task_head_for
-from .measure.embeddings import RETRIEVAL_TASK, read_squad, squad_retrieval, sts_similarity
+from .data.squad import retrieval_set
+from .measure.embeddings import RETRIEVAL_TASK, squad_retrieval, sts_similarity
 from .models.embedder import load_embedder as _load_embedder
 from .models.loading import load_config, load_tokenizer, resolve_model
 from .models.pooling import Pooling
@@ -109,7 +110,7 @@ def _evaluate_embedder(model, task, data, data_file, pooling, max_length, max_qu
     if task == RETRIEVAL_TASK and data_file is None:
         raise BertpressError(f"{RETRIEVAL_TASK} needs --data-file (a SQuAD v1.1 JSON file such as dev-v1.1.json)")
     if task == RETRIEVAL_TASK:
-        read_squad(data_file)  # a bad file is refused before the model loads
+        retrieval_set(data_file)  # a bad file is refused before the model loads
     check_max_length(load_config(model), max_length, model)
     embedder, tokenizer = load_embedder(model, pooling), load_tokenizer(model)
     if task == "stsb":

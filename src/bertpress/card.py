@@ -18,6 +18,7 @@ from .data.tasks import TASKS, Task
 from .data.text_sample import SAMPLE_DATASET, SAMPLE_NAME
 from .models.loading import MODEL_ALIASES, WEIGHT_FILES
 from .models.saving import REMOTE_CODE_FILE
+from .models.task_heads import Embedding, SequenceClassification, TaskHead, task_head_for
 from .runtime.backends import EXPORTED_FILES, backend_of, backend_of_file
 
 CARD_FILE = "README.md"
@@ -229,7 +230,7 @@ def _usage_section(files: list[str], embedder: bool, task: str | None) -> str:
     snippets = [_bertpress_snippet(pytorch, _exported(files), embedder, task)]
     if pytorch:
         snippets.append(_sentence_transformers_snippet(files) if embedder else _transformers_snippet(files, task))
-    snippets += [_runtime_snippet(file, embedder) for file in _exported(files)]
+    snippets += [_runtime_snippet(file, _outputs(task, embedder)) for file in _exported(files)]
     intro = ('The snippets read a local copy of this folder (`huggingface_hub.snapshot_download("<repo id>")` '
              "makes one from the hub): put its path in `folder`.")
     return "\n\n".join(["## How to use", intro, *snippets])
@@ -255,15 +256,26 @@ def _bertpress_snippet(pytorch: bool, exported: list[str], embedder: bool, task:
     return "### bertpress\n\n" + _code("python", lines) + "\n\n" + _code("bash", [command])
 
 
+def _task_head(task: str | None) -> TaskHead:
+    return task_head_for(TASKS[task]) if task in TASKS else SequenceClassification(2)
+
+
+def _outputs(task: str | None, embedder: bool) -> tuple[str, ...]:
+    return Embedding.output_names if embedder else _task_head(task).output_names
+
+
 def _transformers_snippet(files: list[str], task: str | None) -> str:
     remote = REMOTE_CODE_FILE in files
-    load = "AutoModelForSequenceClassification.from_pretrained(folder" + (
+    auto_model = _task_head(task).auto_model.__name__
+    load = f"{auto_model}.from_pretrained(folder" + (
         ", trust_remote_code=True)  # layers of different sizes: modeling_bertpress.py" if remote else ")")
+    outputs = _task_head(task).output_names
     lines = [
-        "from transformers import AutoModelForSequenceClassification, AutoTokenizer", "",
+        f"from transformers import {auto_model}, AutoTokenizer", "",
         f'folder = "{FOLDER}"', "tokenizer = AutoTokenizer.from_pretrained(folder)", f"model = {load}",
         f"inputs = tokenizer({_example_texts(task)}, padding=True, return_tensors='pt')",
-        "logits = model(**inputs).logits",
+        "outputs = model(**inputs)",
+        f"{', '.join(outputs)} = {', '.join(f'outputs.{name}' for name in outputs)}",
     ]
     return "### transformers\n\n" + _code("python", lines)
 
@@ -278,8 +290,8 @@ def _sentence_transformers_snippet(files: list[str]) -> str:
     return "### sentence-transformers\n\n" + _code("python", lines)
 
 
-def _runtime_snippet(file: str, embedder: bool) -> str:
-    output = "sentence_embedding" if embedder else "logits"
+def _runtime_snippet(file: str, outputs: tuple[str, ...]) -> str:
+    output = ", ".join(outputs)
     common = ["from transformers import AutoTokenizer", "", f'folder = "{FOLDER}"',
               "tokenizer = AutoTokenizer.from_pretrained(folder)",
               f"encoded = tokenizer({list(EXAMPLE_TEXTS)!r}, padding=True, return_tensors='np')"]
@@ -287,10 +299,12 @@ def _runtime_snippet(file: str, embedder: bool) -> str:
         lines = ["import openvino as ov", *common,
                  f'compiled = ov.Core().compile_model({_folder_path(file)}, "CPU")',
                  "feeds = {port.any_name: encoded[port.any_name] for port in compiled.inputs}",
-                 f'{output} = compiled(feeds)["{output}"]']
+                 "results = compiled(feeds)",
+                 f"{output} = {', '.join(f'results[{name!r}]' for name in outputs)}"]
         return f"### OpenVINO (`{file}`)\n\n" + _code("python", lines)
     lines = ["import onnxruntime as ort", *common, f"session = ort.InferenceSession({_folder_path(file)})",
-             f'({output},) = session.run(["{output}"], {{i.name: encoded[i.name] for i in session.get_inputs()}})']
+             f'{output}{"," if len(outputs) == 1 else ""} = session.run({list(outputs)!r}, '
+             '{i.name: encoded[i.name] for i in session.get_inputs()})']
     return f"### ONNX Runtime (`{file}`)\n\n" + _code("python", lines)
 
 

@@ -94,6 +94,20 @@ def squad_questions(path: str | Path) -> list[str]:
     return questions
 
 
+def retrieval_set(path: str | Path) -> tuple[list[str], list[str], list[int]]:
+    """Paragraph retrieval by question: every paragraph (in file order), every question, and the
+    index of each question's own paragraph (no answers are checked)."""
+    path = Path(path)
+    paragraphs, questions, gold = [], [], []
+    for paragraph in _paragraphs(path):
+        questions += [question.question for question in paragraph.questions]
+        gold += [len(paragraphs)] * len(paragraph.questions)
+        paragraphs.append(paragraph.context)
+    if not questions:
+        raise BertpressError(f"{path} has no examples")
+    return paragraphs, questions, gold
+
+
 def _paragraphs(path: Path) -> list[_Paragraph]:
     """The file's paragraphs with their questions, whichever layout it is in."""
     if not path.is_file():
@@ -133,7 +147,7 @@ def _squad_json(path: Path, document: dict) -> list[_Paragraph]:
             questions = []
             for k, qa in enumerate(_field(paragraph, "qas", list, where)):
                 at = f"{where}.qas[{k}]"
-                qid = str(_field(qa, "id", (str, int), at))
+                qid = str(_field(qa, "id", (str, int), at)) if isinstance(qa, dict) and "id" in qa else at.split(": ", 1)[1]
                 questions.append(_Question(qid, _field(qa, "question", str, at), qa.get("answers") or [], at))
             paragraphs.append(_Paragraph(context, questions))
     return paragraphs

@@ -7,7 +7,6 @@ exported one run by ONNX Runtime). All scores are in points (x100), agreement in
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from scipy.stats import pearsonr, spearmanr
 from tqdm.auto import tqdm
 
 from ..data.sources import DataSource, load_split
+from ..data.squad import retrieval_set
 from ..data.tasks import RETRIEVAL_TASK, get_task
 from ..errors import BertpressError
 from .evaluate import EvalReport
@@ -58,34 +58,6 @@ def sts_similarity(model, tokenizer, data: DataSource, *, max_length: int = 128,
     return EvalReport("stsb", "dev", len(dev), {name: round(float(value), 4) for name, value in metrics.items()})
 
 
-def read_squad(path: str | Path) -> tuple[list[str], list[str], list[int]]:
-    """Paragraphs, questions, and each question's paragraph index, from a SQuAD v1.1 JSON file."""
-    path = Path(path)
-    if not path.is_file():
-        raise BertpressError(f"SQuAD file not found: {path}")
-    try:
-        articles = json.loads(path.read_text(encoding="utf-8"))["data"]
-        paragraphs, questions, gold = [], [], []
-        for article in articles:
-            for paragraph in article["paragraphs"]:
-                for qa in paragraph["qas"]:
-                    questions.append(_text(qa["question"], f"question {qa.get('id', len(questions) + 1)}", path))
-                    gold.append(len(paragraphs))
-                paragraphs.append(_text(paragraph["context"], f"paragraph {len(paragraphs) + 1}", path))
-    except (ValueError, KeyError, TypeError) as error:
-        raise BertpressError(f"{path} is not a SQuAD JSON file (data / paragraphs / context, qas / question)") from error
-    if not questions:
-        raise BertpressError(f"{path} has no questions")
-    return paragraphs, questions, gold
-
-
-def _text(value, what: str, path: Path) -> str:
-    """``value`` if it is a string: a null or a number would fail deep inside the tokenizer."""
-    if not isinstance(value, str):
-        raise BertpressError(f"{path}: {what} is {json.dumps(value)}, not text")
-    return value
-
-
 def squad_retrieval(
     model, tokenizer, path: str | Path, *, max_questions: int | None = None, max_length: int = 256,
     progress: bool = True, seed: int = 0,
@@ -93,7 +65,7 @@ def squad_retrieval(
     """Each question against every paragraph by cosine similarity: recall@1, recall@10, MRR@10 and
     NDCG@10 (x100; one relevant paragraph per question). ``max_questions`` scores a seeded subset
     of the questions against all paragraphs."""
-    paragraphs, questions, gold = read_squad(path)
+    paragraphs, questions, gold = retrieval_set(path)
     if max_questions is not None and max_questions < len(questions):
         chosen = np.sort(np.random.default_rng(seed).choice(len(questions), max_questions, replace=False))
         questions, gold = [questions[i] for i in chosen], [gold[i] for i in chosen]

@@ -22,7 +22,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         """Refuse a setting torch would only trip over mid-run (a negative lr fails deep in AdamW)."""
-        counts = {"--epochs": self.epochs, "--batch-size": self.batch_size, "--max-length": self.max_length or 1}
+        counts = {"--epochs": self.epochs, "--batch-size": self.batch_size}
+        if self.max_length is not None:  # None: the task's own
+            counts["--max-length"] = self.max_length
         for flag, value in counts.items():
             if not isinstance(value, int) or value < 1:
                 raise BertpressError(f"{flag} must be a whole number of at least 1, not {value!r}")

@@ -59,7 +59,7 @@ class DataSource:
 
 
 def load_split(task: Task, split: str, source: DataSource) -> Dataset:
-    """The examples of ``split`` as ``text_a``, [``text_b``], ``label``; raises if none are usable."""
+    """The examples of ``split`` in the task's shape (see the module's docstring); raises if none are usable."""
     split = task.resolve_split(split)
     if task.task_head in _FILE_READERS:
         return _load_task_file(task, split, source)

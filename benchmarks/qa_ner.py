@@ -202,6 +202,9 @@ def write(store: dict) -> None:
              "### Targets (from the QA/NER issue)\n\n" + markdown_table(["target", "goal", "measured", ""], target_rows(runs))]
     for task in dict.fromkeys(r["task"] for r in runs):
         lines.append(f"### {task}\n\n" + markdown_table(HEADERS, [_row(r) for r in runs if r["task"] == task]))
+    notes = [f"- {r['task']} {r['variant']} {r['ratio']}: {r['note']}" for r in runs if r.get("note")]
+    if notes:
+        lines.append("What ran beside a row (noted by hand in qa_ner.json):\n\n" + "\n".join(notes))
     plot(runs, RESULTS.with_name("qa_ner.png"))
     lines.append("![dev F1 against latency at batch 32](qa_ner.png)")
     write_section("qa_ner", "## Question answering and named entities (`benchmarks/qa_ner.py`)\n\n" + "\n\n".join(lines))

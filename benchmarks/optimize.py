@@ -1,11 +1,15 @@
-"""`bertpress optimize` on the shared teachers: the chosen model, the front, the wall time, and the
+"""`bertpress optimize` on the MiniLM teachers: the chosen model, the front, the wall time, and the
 best point made by hand in the other benchmarks; write RESULTS.md and each task's pareto.png.
 
     python benchmarks/optimize.py [--shared DIR] [--tasks mrpc,stsb,sst2] [--speedup 5] [--max-drop 1.0]
-                                  [--time-budget 30m]
+                                  [--time-budget 30m] [--squad-dev-questions N]
 
-The hand-made points are the rows of prune_glue.json (retraining-free, fp32 PyTorch) and
-distill_glue.json (distilled students, fp32 PyTorch and ONNX int8). A hand point is matched when
+Tasks: the shared GLUE teachers (mrpc, stsb, sst2, rte) and the span and token teachers that
+benchmarks/teachers.py builds (squad, conll2003).
+
+The hand-made points are the rows of prune_glue.json (retraining-free, fp32 PyTorch),
+distill_glue.json (distilled students, fp32 PyTorch and ONNX int8) and qa_ner.json (fp32 PyTorch
+and OpenVINO int8). A hand point is matched when
 the front holds a model at least as fast (batch 32) and at least as accurate. Speedups of hand
 points were measured in their own runs, each against a dense model timed in that run.
 Runs are kept in benchmarks/optimize.json by task; a run replaces only its task.
@@ -20,8 +24,12 @@ import tempfile
 from pathlib import Path
 
 from _results import RESULTS, machine, markdown_table, shared_dir, write_section
+from qa_ner import data_source as span_token_data
+from teachers import RECIPES as TRAINED_TEACHERS
+from teachers import teacher_dir
 
 from bertpress import api
+from bertpress.data.tasks import get_task
 from bertpress.optimize import parse_duration
 
 STORE = RESULTS.with_name("optimize.json")
@@ -36,17 +44,32 @@ def hand_points(task: str) -> list[dict]:
         runs = json.loads(path.read_text()).get(table, []) if path.is_file() else []
         points += [{"what": name.format(**run), "speedup": run["speedup_b32"], "metric": run["after"]}
                    for run in runs if run["task"] == task]
+    path = RESULTS.with_name("qa_ner.json")
+    runs = json.loads(path.read_text())["runs"] if path.is_file() else []
+    for run in (run for run in runs if run["task"] == task):
+        for backend, scores in (("torch-fp32", "pruned"), ("openvino-int8", "int8")):
+            points.append({"what": f"qa_ner {run['variant']} {run['ratio']} ({backend})",
+                           "speedup": run["speedup"][f"{backend} b32"], "metric": run[scores][run["metric"]]})
     return points
 
 
+def teacher_and_data(task: str, shared: Path, scratch: Path, args: argparse.Namespace) -> tuple[Path, api.DataSource]:
+    """The MiniLM teacher of ``task`` and its data: the shared GLUE teachers, or the span and token
+    teachers of benchmarks/teachers.py (SQuAD judged on the first dev articles, as in qa_ner.py)."""
+    if task in TRAINED_TEACHERS:
+        return teacher_dir(task, shared), span_token_data(task, shared, scratch, args.squad_dev_questions)
+    return shared / "models" / f"minilm-{task}", api.DataSource(data_dir=str(shared / "data" / "glue"))
+
+
 def run_task(task: str, shared: Path, args: argparse.Namespace, plots: Path) -> dict:
-    data = api.DataSource(data_dir=str(shared / "data" / "glue"))
+    seq_length = get_task(task).max_length
     with tempfile.TemporaryDirectory() as tmp:
+        teacher, data = teacher_and_data(task, shared, Path(tmp), args)
         output = Path(tmp) / "search"
         try:
             report = api.optimize(
-                str(shared / "models" / f"minilm-{task}"), task, output,
-                target=api.Target(speedup=args.speedup), floor=api.Floor(max_drop=args.max_drop),
+                str(teacher), task, output,
+                target=api.Target(speedup=args.speedup, seq_length=seq_length), floor=api.Floor(max_drop=args.max_drop),
                 time_budget_s=parse_duration(args.time_budget), data=data, backends=args.backends.split(","),
             )
             outcome = "chosen"
@@ -60,7 +83,8 @@ def run_task(task: str, shared: Path, args: argparse.Namespace, plots: Path) -> 
                  if not any(report.dense_ms / c.latency_ms >= p["speedup"] and c.metric >= p["metric"] for c in front)]
     chosen = report.candidates[report.chosen] if report.chosen is not None else None
     return {
-        "task": task, "outcome": outcome, "report": report.to_dict(), "machine": machine(),
+        "task": task, "outcome": outcome, "report": report.to_dict(), "machine": machine(), "seq_length": seq_length,
+        "speedup_target": args.speedup, "max_drop": args.max_drop, "time_budget": args.time_budget,
         "chosen": None if chosen is None else {
             "label": chosen.label, "backend": chosen.backend, "metric": chosen.metric,
             "change": chosen.metric - report.dense_metric, "speedup_b32": report.dense_ms / chosen.latency_ms,
@@ -87,7 +111,8 @@ def write_results(store: dict, args: argparse.Namespace) -> None:
     for task, run in sorted(store["runs"].items()):
         chosen = run["chosen"]
         rows.append([
-            task, "none" if chosen is None else f"{chosen['label']} on {chosen['backend']}",
+            f"{task} ({run.get('seq_length', 128)} tokens, {run.get('speedup_target', args.speedup)}x, "
+            f"max drop {run.get('max_drop', args.max_drop)})", "none" if chosen is None else f"{chosen['label']} on {chosen['backend']}",
             "" if chosen is None else f"{chosen['metric']:.2f} ({chosen['change']:+.2f})",
             "" if chosen is None else f"{chosen['speedup_b32']:.2f}x", _vs_fastest_dense(run),
             "" if chosen is None else f"{chosen['speedup_b1']:.2f}x",
@@ -99,9 +124,10 @@ def write_results(store: dict, args: argparse.Namespace) -> None:
                "minutes", "hand points matched", "hand points not matched"]
     plots = "\n\n".join(f"![{task} front](optimize_{task}.png)" for task in sorted(store["runs"]))
     write_section("optimize", "## Search (`benchmarks/optimize.py`)\n\n"
-                  f"Machine: {store['machine']}. `bertpress optimize --speedup {args.speedup} --batch-size 32 "
-                  f"--seq-length 128 --max-drop {args.max_drop} --time-budget {args.time_budget} --backend "
-                  f"{args.backends}` on each shared teacher. Speedups against dense fp32 PyTorch, and against the dense "
+                  f"Machine: {store['machine']}. `bertpress optimize --speedup S --batch-size 32 "
+                  f"--seq-length L --max-drop D --time-budget {args.time_budget} --backend "
+                  f"{args.backends}` on each MiniLM teacher (S, L and D in the task column; L is the task's length: "
+                  "a SQuAD window is 384 tokens, judged on the first dev articles as in qa_ner.py). Speedups against dense fp32 PyTorch, and against the dense "
                   "model on its fastest backend, timed in the same run.\n\n"
                   + markdown_table(headers, rows) + "\n\n" + plots)
 
@@ -113,6 +139,7 @@ def main() -> None:
     parser.add_argument("--speedup", type=float, default=5.0)
     parser.add_argument("--max-drop", type=float, default=1.0)
     parser.add_argument("--time-budget", default="30m")
+    parser.add_argument("--squad-dev-questions", type=int, default=2000)
     parser.add_argument("--backends", default="torch-fp32,onnx-int8,openvino-fp32,openvino-int8",
                         help="the backends searched (the probe in RESULTS.md shows why ONNX Runtime's static int8 is left out)")
     args = parser.parse_args()

@@ -191,6 +191,7 @@ def test_finetune_distill_and_quantize_token_classification(tmp_path, conll_file
     report = api.compress(str(tmp_path / "ft"), "conll2003", str(tmp_path / "small"), recipe=recipe, data=conll_files,
                           calibration=api.Calibration(num_samples=16, batch_size=8, max_length=64), progress=False)
     assert set(report.pruned.metrics) == {"precision", "recall", "f1"}
+    assert report.latency.seq_length == 64  # timed at the examples' length when no LatencySetting says otherwise
     evaluated = api.evaluate(str(tmp_path / "small"), "conll2003", data=conll_files, split="test", progress=False)
     assert evaluated.split == "test" and set(evaluated.metrics) == {"precision", "recall", "f1"}
 

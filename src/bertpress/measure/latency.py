@@ -15,7 +15,7 @@ import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -35,10 +35,14 @@ class LatencySetting:
     """Where latency is measured: a speedup is dense / compressed latency timed in one process."""
 
     batch_size: int = 32
-    seq_length: int = 128
+    seq_length: int | None = None  # None: the examples' length (a SQuAD window: 384), see ``at_length``
     device: str = "cpu"
     threads: int | None = None
     min_run_time: float = 1.0  # seconds of timing per measurement (tests use less)
+
+    def at_length(self, length: int) -> LatencySetting:
+        """This setting, timed at ``length`` tokens (the task's or ``--max-length``) where none was given."""
+        return self if self.seq_length else replace(self, seq_length=length)
 
 
 def check_device(device: str) -> None:

@@ -16,7 +16,7 @@ class Target:
     latency_ms: float | None = None
     speedup: float | None = None
     batch_size: int = 32
-    seq_length: int = 128
+    seq_length: int | None = None  # None: the task's own length (a SQuAD window: 384)
 
     def __post_init__(self):
         if (self.latency_ms is None) == (self.speedup is None):

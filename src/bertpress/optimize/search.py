@@ -486,10 +486,12 @@ def optimize(
         raise BertpressError(f"a time budget of {time_budget_s:.0f} s is too small for one candidate (at least {MIN_BUDGET_S:.0f} s)")
     inputs = [model, *data.input_paths()]  # no output may replace what the search reads
     check_output(output, overwrite=overwrite, inputs=inputs)
+    calibration = calibration.for_task(get_task(task))
+    target = replace(target, seq_length=target.seq_length or calibration.max_length)  # a SQuAD window: 384
     with tempfile.TemporaryDirectory(prefix="bertpress-optimize-") as scratch:
         search = Search(
             model, task, target=target, floor=floor, time_budget_s=time_budget_s, backends=backends, data=data,
-            calibration=calibration.for_task(get_task(task)), distill=distill, layer_drop=layer_drop,
+            calibration=calibration, distill=distill, layer_drop=layer_drop,
             min_run_time=min_run_time, progress=progress, workdir=Path(scratch),
         )
         report = search.run()

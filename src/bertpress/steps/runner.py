@@ -71,7 +71,8 @@ def compress(
     """
     workload = make_workload(task, data, embedding)
     calibration = calibration.for_task(workload.task)
-    latency = recipe.latency_setting(latency)  # a saved recipe's latency budget is measured where it was
+    # A saved recipe's latency budget is measured where it was; else at the examples' length.
+    latency = recipe.latency_setting(latency.at_length(calibration.max_length))
     recipe = recipe.pinned(latency)
     protected = [model, *workload.input_paths(), *recipe.input_paths(), *inputs]
     if output is not None:

@@ -14,10 +14,14 @@ from transformers import (
     BertConfig,
     BertForSequenceClassification,
     BertTokenizer,
+    DebertaV2Config,
+    DebertaV2ForSequenceClassification,
     DistilBertConfig,
     DistilBertForSequenceClassification,
     ElectraConfig,
     ElectraForSequenceClassification,
+    MPNetConfig,
+    MPNetForSequenceClassification,
     RobertaConfig,
     RobertaForSequenceClassification,
 )
@@ -33,9 +37,16 @@ from bertpress.prune.masks import Masks
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 # 130 positions: room for the default --max-length of 128, which a model with fewer is refused
-# (RoBERTa's first two position slots are never used).
+# (RoBERTa's and MPNet's first two position slots are never used).
 _SMALL = dict(vocab_size=120, max_position_embeddings=130)
 _BERT_LIKE = dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64, **_SMALL)
+
+# DeBERTa-v3's disentangled attention: relative positions in log buckets, both cross terms, the
+# position projections shared with the content ones, no absolute positions.
+DEBERTA_V3 = dict(
+    relative_attention=True, position_buckets=16, pos_att_type=["p2c", "c2p"], share_att_key=True,
+    norm_rel_ebd="layer_norm", position_biased_input=False, max_relative_positions=-1, **_BERT_LIKE,
+)
 
 FAMILIES = {
     "bert": lambda n: BertForSequenceClassification(BertConfig(num_labels=n, **_BERT_LIKE)),
@@ -48,7 +59,12 @@ FAMILIES = {
     "distilbert": lambda n: DistilBertForSequenceClassification(
         DistilBertConfig(num_labels=n, dim=32, n_layers=3, n_heads=4, hidden_dim=64, **_SMALL)
     ),
+    "mpnet": lambda n: MPNetForSequenceClassification(MPNetConfig(num_labels=n, **_BERT_LIKE)),
+    "deberta-v2": lambda n: DebertaV2ForSequenceClassification(DebertaV2Config(num_labels=n, **DEBERTA_V3)),
 }
+
+# Families whose models take no token types.
+WITHOUT_TOKEN_TYPES = ("distilbert", "roberta", "mpnet")
 
 
 def tiny_model(family: str = "bert", num_labels: int = 2, seed: int = 0):
@@ -57,8 +73,15 @@ def tiny_model(family: str = "bert", num_labels: int = 2, seed: int = 0):
     return FAMILIES[family](num_labels).eval()
 
 
+# What bertpress does not model yet for a family: that family-parametrized test module skips it, saying why.
+NOT_YET: dict[tuple[str, str], str] = {}
+
+
 @pytest.fixture(params=sorted(FAMILIES))
 def family(request) -> str:
+    reason = NOT_YET.get((request.param, request.module.__name__))
+    if reason:
+        pytest.skip(reason)
     return request.param
 
 
@@ -103,7 +126,7 @@ def glue_dir(tmp_path) -> Path:
 
 def tokenizer_for(family: str) -> BertTokenizer:
     """The test vocabulary, without token types for the families whose models take none."""
-    if family in ("distilbert", "roberta"):
+    if family in WITHOUT_TOKEN_TYPES:
         return make_tokenizer(model_input_names=["input_ids", "attention_mask"])
     return make_tokenizer()
 

@@ -22,6 +22,8 @@ def _inputs():
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])
 def test_masked_and_shrunk_models_agree_and_reload(family, attention, tmp_path):
     model = tiny_model(family)
+    if attention == "sdpa" and not model._supports_sdpa:
+        pytest.skip(f"{family} computes attention eagerly only")
     model.config._attn_implementation = attention
     adapter = get_adapter(model)
     masks = uneven_masks(adapter)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import onnx
 import onnx_ir as ir
+from onnxruntime.transformers.fusion_options import FusionOptions
 from onnxruntime.transformers.optimizer import optimize_model
 from onnxscript.rewriter.ort_fusions import optimize_for_ort
 
@@ -54,6 +55,13 @@ def fuse_transformer_ops(source: Path, target: Path, num_heads: int, hidden_size
     try:
         with quiet():
             optimized = optimize_model(str(source), model_type="bert", num_heads=num_heads, hidden_size=hidden_size)
+            if _embeds_given_positions(optimized.model):
+                options = FusionOptions("bert")
+                options.enable_embed_layer_norm = False
+                optimized = optimize_model(
+                    str(source), model_type="bert", num_heads=num_heads, hidden_size=hidden_size,
+                    optimization_options=options,
+                )
             counts = optimized.get_fused_operator_statistics()
     except Exception as error:  # the optimizer's pattern code fails in many ways; the plain graph still works
         return Fusions(ORT_OPTIMIZER, rejected=f"the optimizer failed: {first_line(error)}")
@@ -66,6 +74,17 @@ def fuse_transformer_ops(source: Path, target: Path, num_heads: int, hidden_size
         return Fusions(ORT_OPTIMIZER, rejected="no fusion pattern matched")
     optimized.save_model_to_file(str(target))
     return Fusions(ORT_OPTIMIZER, fused)
+
+
+def _embeds_given_positions(model: onnx.ModelProto) -> bool:
+    """Whether a fused ``EmbedLayerNormalization`` takes position ids computed in the graph (RoBERTa-
+    style numbering, as MPNet's). Exact in fp32, but int8 quantization turns it into a
+    ``QEmbedLayerNormalization``, which has no position-ids input and numbers positions from 0."""
+    position_ids = 8  # the op's input index for them
+    return any(
+        node.op_type == "EmbedLayerNormalization" and len(node.input) > position_ids and node.input[position_ids]
+        for node in model.graph.node
+    )
 
 
 def fuse_attention_per_layer(source: Path, target: Path, head_size: int) -> Fusions:

@@ -1,7 +1,8 @@
 """Analytic multiply-accumulate counts per sequence, with per-layer head counts and FFN widths.
 
 One head costs 4·s·d·d_h (Q, K, V and its share of the output projection) plus 2·s²·d_h
-(attention scores and context); one FFN neuron costs 2·s·d. Embedding lookups cost nothing,
+(attention scores and context), plus what its family spends on relative positions (DeBERTa's
+disentangled terms, ``Adapter.relative_position_macs``); one FFN neuron costs 2·s·d. Embedding lookups cost nothing,
 LayerNorms and activations are not counted (as in the pruning literature).
 """
 
@@ -23,7 +24,8 @@ class UnitCosts:
     @classmethod
     def of(cls, adapter: Adapter, seq_length: float) -> UnitCosts:
         d, d_h, s = adapter.hidden_size, adapter.head_size, seq_length
-        return cls(head=4 * s * d * d_h + 2 * s * s * d_h, neuron=2 * s * d, seq_length=seq_length)
+        head = 4 * s * d * d_h + 2 * s * s * d_h + adapter.relative_position_macs(s)
+        return cls(head=head, neuron=2 * s * d, seq_length=seq_length)
 
 
 def encoder_macs(adapter: Adapter, seq_length: float) -> float:

@@ -9,6 +9,7 @@ its output's ``sentence_embedding`` is what the ``Embedding`` task head reads.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import torch
@@ -32,6 +33,8 @@ class SentenceEmbedder(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.pooling = pooling
+        # DistilBERT, MPNet and ModernBERT have no token types (MPNet would swallow them unused).
+        self.takes_token_types = "token_type_ids" in inspect.signature(encoder.forward).parameters
 
     @property
     def config(self):
@@ -56,7 +59,7 @@ class SentenceEmbedder(nn.Module):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None:  # DistilBERT takes none
+        if token_type_ids is not None and self.takes_token_types:
             inputs["token_type_ids"] = token_type_ids
         outputs = self.encoder(
             **inputs, output_hidden_states=output_hidden_states, output_attentions=output_attentions, return_dict=True

@@ -4,9 +4,11 @@ This file is copied next to every pruned model, so that stock transformers can l
 ``trust_remote_code=True``. It therefore imports only torch and transformers.
 
 The model's config carries a ``bertpress`` entry:
-``{"linear_shapes": {path: [in_features, out_features]}, "empty_attention": {path: attr}, ...}``
-with paths relative to the base model. Building the stock architecture and then resizing those
-Linears (and replacing fully pruned attention blocks) gives exactly the saved module tree.
+``{"linear_shapes": {path: [in_features, out_features]}, "empty_attention": {path: attr},
+"kept_heads": {path: [head, ...]}, ...}`` with paths relative to the base model. Building the
+stock architecture, then replacing fully pruned attention blocks (and, for the families in
+``KEPT_HEADS_ATTENTION``, partly pruned ones) and resizing those Linears gives exactly the saved
+module tree.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import warnings
 import torch
 import transformers
 from torch import nn
+from transformers.models.deberta_v2.modeling_deberta_v2 import DisentangledSelfAttention
+from transformers.models.mpnet.modeling_mpnet import MPNetSelfAttention
 
 
 class EmptyAttention(nn.Module):
@@ -38,11 +42,57 @@ class EmptyAttention(nn.Module):
         return context, None
 
 
+class KeptHeads(nn.Module):
+    """Mixin for a self-attention that computes only heads ``kept_heads`` of the dense layer, in
+    that order: for families whose attention reads its head count from attributes, or takes
+    per-head inputs computed outside the layer for all of the dense layer's heads."""
+
+    def __init__(self, config, kept_heads: list[int]):
+        super().__init__(config)
+        self.kept_heads = list(kept_heads)
+        self.num_attention_heads = len(self.kept_heads)
+        self.all_head_size = self.num_attention_heads * self.attention_head_size
+
+
+class KeptHeadsMPNetSelfAttention(KeptHeads, MPNetSelfAttention):
+    """MPNet's encoder computes one relative-position bias for all heads (a table shared by every
+    layer) and hands it to each layer: a pruned layer adds only its own heads' columns."""
+
+    def forward(self, hidden_states, attention_mask=None, position_bias=None, **kwargs):
+        if position_bias is not None:
+            position_bias = position_bias[:, self.kept_heads]
+        return super().forward(hidden_states, attention_mask, position_bias, **kwargs)
+
+
+class KeptHeadsDisentangledSelfAttention(KeptHeads, DisentangledSelfAttention):
+    """DeBERTa-v2 splits its projections into heads with its ``num_attention_heads``."""
+
+
+# model_type -> the class a partly pruned self-attention of that family becomes.
+KEPT_HEADS_ATTENTION: dict[str, type[KeptHeads]] = {
+    "mpnet": KeptHeadsMPNetSelfAttention,
+    "deberta-v2": KeptHeadsDisentangledSelfAttention,
+}
+
+
+def with_kept_heads(attention: nn.Module, config, kept_heads: list[int]) -> KeptHeads:
+    """``attention`` (stock or kept-heads) as its family's kept-heads class computing heads
+    ``kept_heads`` of the dense layer; it takes over ``attention``'s projections as they are."""
+    with torch.device("meta"):  # its own projections are replaced at once: no need to allocate them
+        kept = KEPT_HEADS_ATTENTION[config.model_type](config, kept_heads)
+    for name, child in attention.named_children():
+        setattr(kept, name, child)
+    return kept
+
+
 def apply_pruned_shapes(base_model: nn.Module, spec: dict) -> None:
     """Resize ``base_model`` in place to the shapes a pruned checkpoint was saved with."""
     for path, output_attr in spec.get("empty_attention", {}).items():
         hidden_size = base_model.config.to_dict().get("hidden_size") or base_model.config.dim
         base_model.set_submodule(path, EmptyAttention(hidden_size, output_attr))
+    for path, kept_heads in spec.get("kept_heads", {}).items():
+        attention = base_model.get_submodule(path)
+        base_model.set_submodule(path, with_kept_heads(attention, base_model.config, kept_heads))
     for path, (in_features, out_features) in spec.get("linear_shapes", {}).items():
         old = base_model.get_submodule(path)
         new = _linear(in_features, out_features, old.bias is not None, old.weight.device, old.weight.dtype)
@@ -69,7 +119,7 @@ def _pruned(stock_class: type) -> type:
     return Pruned
 
 
-_FAMILIES = ("Bert", "Roberta", "Electra", "DistilBert")
+_FAMILIES = ("Bert", "Roberta", "Electra", "DistilBert", "MPNet", "DebertaV2")
 _HEADS = ("Model", "ForSequenceClassification", "ForQuestionAnswering", "ForTokenClassification")
 
 for _family in _FAMILIES:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from transformers import PretrainedConfig
 
 from ..errors import BertpressError
-from .adapters.bert import RobertaAdapter
+from .adapters import ADAPTERS, Adapter
 
 
 def usable_positions(config: PretrainedConfig) -> int | None:
@@ -14,10 +14,8 @@ def usable_positions(config: PretrainedConfig) -> int | None:
     positions = getattr(config, "max_position_embeddings", None)
     if positions is None:
         return None
-    if config.model_type in RobertaAdapter.model_types:
-        # RoBERTa numbers positions from pad_token_id + 1: the table's first slots are never used.
-        return positions - config.pad_token_id - 1
-    return positions
+    # A family without an adapter is refused elsewhere, with its own message.
+    return positions - ADAPTERS.get(config.model_type, Adapter).first_position(config)
 
 
 def check_max_length(config: PretrainedConfig, max_length: int, model: str) -> None:

@@ -44,33 +44,45 @@ def shrink(adapter: Adapter, head_masks: list[torch.Tensor], neuron_masks: list[
     ``head_masks[i]`` has one entry per head layer ``i`` computes now, ``neuron_masks[i]`` one per
     FFN neuron. Afterwards the masked model and the shrunk model compute the same function.
     """
-    head_size = adapter.head_size
     for index in range(adapter.num_layers):
-        paths = adapter.layer_paths(index)
-        _shrink_attention(adapter, paths, head_masks[index], head_size)
-        neuron_mask = neuron_masks[index]
-        kept = neuron_mask.nonzero().flatten()
-        adapter.base.set_submodule(paths.ffn_input, _shrink_linear(adapter.ffn_input(index), rows=kept))
-        adapter.base.set_submodule(
-            paths.ffn_output,
-            _shrink_linear(adapter.ffn_output(index), columns=kept, column_scale=neuron_mask[kept]),
-        )
+        head_mask, neuron_mask = head_masks[index], neuron_masks[index]
+        kept_heads = head_mask.nonzero().flatten()
+        shrink_heads(adapter, index, kept_heads.tolist(), head_mask[kept_heads])
+        kept_neurons = neuron_mask.nonzero().flatten()
+        _shrink_ffn(adapter, index, kept_neurons, neuron_mask[kept_neurons])
     adapter.config.bertpress = pruning_spec(adapter)
 
 
-def _shrink_attention(adapter: Adapter, paths, head_mask: torch.Tensor, head_size: int) -> None:
-    kept_heads = head_mask.nonzero().flatten()
+def shrink_heads(adapter: Adapter, index: int, kept: list[int], scales: torch.Tensor | None = None) -> None:
+    """Keep heads ``kept`` (current indices) of layer ``index``, in that order, each head's output
+    scaled by its entry of ``scales``. The config's spec is ``shrink``'s business."""
+    paths = adapter.layer_paths(index)
     output = adapter.module(paths.attention_output)
-    if len(kept_heads) == 0:
-        empty = EmptyAttention(adapter.hidden_size, paths.attention_output_attr)
-        adapter.base.set_submodule(paths.attention, empty)
-        adapter.base.set_submodule(paths.attention_output, _shrink_linear(output, columns=kept_heads))
+    if not kept:
+        adapter.base.set_submodule(paths.attention, EmptyAttention(adapter.hidden_size, paths.attention_output_attr))
+        adapter.base.set_submodule(paths.attention_output, _shrink_linear(output, columns=torch.tensor([], dtype=torch.long)))
         return
-    dims = (kept_heads[:, None] * head_size + torch.arange(head_size)).flatten()
-    for path in (paths.query, paths.key, paths.value):
-        adapter.base.set_submodule(path, _shrink_linear(adapter.module(path), rows=dims))
-    scale = head_mask[kept_heads].repeat_interleave(head_size)
+    head_size = adapter.head_size
+    dims = (torch.tensor(kept)[:, None] * head_size + torch.arange(head_size)).flatten()
+    _shrink_rows(adapter, adapter.head_projections(index), dims)
+    scale = None if scales is None else scales.repeat_interleave(head_size)
     adapter.base.set_submodule(paths.attention_output, _shrink_linear(output, columns=dims, column_scale=scale))
+    adapter.keep_heads(index, kept)
+
+
+def _shrink_ffn(adapter: Adapter, index: int, kept: torch.Tensor, scales: torch.Tensor) -> None:
+    _shrink_rows(adapter, adapter.neuron_projections(index), kept)
+    path = adapter.layer_paths(index).ffn_output
+    adapter.base.set_submodule(path, _shrink_linear(adapter.module(path), columns=kept, column_scale=scales))
+
+
+def _shrink_rows(adapter: Adapter, projections: dict[str, int], rows: torch.Tensor) -> None:
+    """Keep ``rows`` of each block of each of ``projections`` (path -> number of stacked blocks)."""
+    for path, blocks in projections.items():
+        linear = adapter.module(path)
+        width = linear.out_features // blocks
+        stacked = torch.cat([rows + block * width for block in range(blocks)])
+        adapter.base.set_submodule(path, _shrink_linear(linear, rows=stacked))
 
 
 def drop_layers(adapter: Adapter, layers: list[int]) -> None:
@@ -93,11 +105,11 @@ def pruning_spec(adapter: Adapter) -> dict:
     empty_attention: dict[str, str | None] = {}
     for index in range(adapter.num_layers):
         paths = adapter.layer_paths(index)
-        linears = [paths.attention_output, paths.ffn_input, paths.ffn_output]
+        linears = [paths.attention_output, *adapter.neuron_projections(index), paths.ffn_output]
         if isinstance(adapter.module(paths.attention), EmptyAttention):
             empty_attention[paths.attention] = paths.attention_output_attr
         else:
-            linears += [paths.query, paths.key, paths.value]
+            linears += adapter.head_projections(index)
         for path in linears:
             module = adapter.module(path)
             linear_shapes[path] = [module.in_features, module.out_features]
@@ -108,4 +120,5 @@ def pruning_spec(adapter: Adapter) -> dict:
         "neurons_per_layer": adapter.neurons_per_layer(),
         "empty_attention": empty_attention,
         "linear_shapes": linear_shapes,
+        **adapter.spec_entries(),
     }

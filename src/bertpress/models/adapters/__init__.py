@@ -7,11 +7,13 @@ from torch import nn
 from ...errors import BertpressError
 from .base import Adapter, LayerPaths
 from .bert import BertAdapter, ElectraAdapter, RobertaAdapter
+from .deberta import DebertaV2Adapter
 from .distilbert import DistilBertAdapter
+from .mpnet import MPNetAdapter
 
 ADAPTERS: dict[str, type[Adapter]] = {
     model_type: cls
-    for cls in (BertAdapter, RobertaAdapter, ElectraAdapter, DistilBertAdapter)
+    for cls in (BertAdapter, RobertaAdapter, ElectraAdapter, DistilBertAdapter, MPNetAdapter, DebertaV2Adapter)
     for model_type in cls.model_types
 }
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from torch import nn
+from transformers import PretrainedConfig
 
 
 @dataclass(frozen=True)
@@ -46,17 +47,55 @@ class Adapter:
     def layer_paths(self, index: int) -> LayerPaths:
         raise NotImplementedError
 
+    @classmethod
+    def first_position(cls, config: PretrainedConfig) -> int:
+        """The number of the first token's position: slots below it in the table are never used."""
+        return 0
+
+    def head_projections(self, index: int) -> dict[str, int]:
+        """Layer ``index``'s Linears whose output rows are laid out head by head, each with how
+        many such blocks it stacks (3 for a fused Q/K/V projection); shrinking keeps their rows
+        of the kept heads."""
+        paths = self.layer_paths(index)
+        return {paths.query: 1, paths.key: 1, paths.value: 1}
+
+    def neuron_projections(self, index: int) -> dict[str, int]:
+        """As ``head_projections``, for the Linears whose output rows are laid out per FFN neuron."""
+        return {self.layer_paths(index).ffn_input: 1}
+
+    @property
+    def tuning_refusal(self) -> str | None:
+        """Why mask tuning (``prune.reconstruct``) cannot fit this model, or None. It streams hidden
+        states layer by layer, taking a layer's output to be its FFN LayerNorm's output (post-norm
+        blocks), handed unchanged to the next layer."""
+        return None
+
+    def relative_position_macs(self, seq_length: float) -> float:
+        """MACs one head spends on relative positions per sequence, beyond Q, K, V, O and its scores
+        (DeBERTa's disentangled terms); nothing for most families."""
+        return 0.0
+
+    def keep_heads(self, index: int, kept: list[int]) -> None:
+        """Called once layer ``index``'s projections compute only heads ``kept`` (its current
+        indices, in the order kept). Most families need nothing more: their attention reads the
+        head count from the projections' shapes."""
+
+    def spec_entries(self) -> dict:
+        """What ``modeling_bertpress`` needs, beyond Linear shapes and emptied attention blocks, to
+        rebuild this model's pruned module tree (entries of the config's ``bertpress`` spec)."""
+        return {}
+
     @property
     def num_layers(self) -> int:
         return getattr(self.config, self.num_layers_key)
 
     @property
     def hidden_size(self) -> int:
-        raise NotImplementedError
+        return self.config.hidden_size
 
     @property
     def head_size(self) -> int:
-        raise NotImplementedError
+        return self.config.hidden_size // self.config.num_attention_heads
 
     # --- derived, family-independent ----------------------------------
     def module(self, path: str) -> nn.Module:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from transformers import PretrainedConfig
+
 from .base import Adapter, LayerPaths
 
 
@@ -23,17 +25,13 @@ class BertAdapter(Adapter):
             ffn_norm=f"{layer}.output.LayerNorm",
         )
 
-    @property
-    def hidden_size(self) -> int:
-        return self.config.hidden_size
-
-    @property
-    def head_size(self) -> int:
-        return self.config.hidden_size // self.config.num_attention_heads
-
 
 class RobertaAdapter(BertAdapter):
     model_types = ("roberta", "xlm-roberta", "camembert")
+
+    @classmethod
+    def first_position(cls, config: PretrainedConfig) -> int:
+        return config.pad_token_id + 1  # positions are numbered from the padding index + 1
 
 
 class ElectraAdapter(BertAdapter):

@@ -28,6 +28,7 @@ from .measure.embeddings import RETRIEVAL_TASK, squad_retrieval, sts_similarity
 from .models.embedder import load_embedder as _load_embedder
 from .models.loading import load_config, load_tokenizer, resolve_model
 from .models.pooling import Pooling
+from .models.static_embedder import is_static_folder, load_static
 from .models.positions import check_max_length
 from .optimize import Floor, NoModelMeetsTarget, OptimizeReport, Target, optimize
 from .outputs import check_output
@@ -35,6 +36,7 @@ from .runtime.exported import ExportedModel
 from .runtime.loading import exported_file_in, load_any, load_exported
 from .steps import (
     CompressReport,
+    DistillStaticStep,
     DistillStep,
     DropLayersStep,
     ExportStep,
@@ -44,6 +46,7 @@ from .steps import (
     gradual_recipe,
 )
 from .steps.backends import bench
+from .steps.distill_static import StaticReport, static_model
 from .steps.runner import compress
 from .steps.workload import EmbeddingSetup
 from .train.finetune import EpochResult, FinetuneReport, TrainConfig
@@ -76,7 +79,7 @@ def evaluate(
     ``squad-retrieval`` by retrieving the paragraphs of the SQuAD file ``data_file`` (all of its
     questions, or a seeded ``max_questions`` of them) by question.
     """
-    if embedding or task == RETRIEVAL_TASK:
+    if embedding or task == RETRIEVAL_TASK or is_static_folder(model):
         return _evaluate_embedder(model, task, data, data_file, pooling, max_length or DEFAULT_LENGTH, max_questions, progress)
     task_spec = get_task(task)
     max_length = max_length or task_spec.max_length
@@ -94,7 +97,10 @@ def evaluate(
 
 def load_embedder(model: str, pooling: str | None = None):
     """A sentence-embedding model (a sentence-transformers folder, pruned or not; an exported one
-    runs on ONNX Runtime); ``pooling`` replaces or supplies the folder's pooling mode."""
+    runs on ONNX Runtime; a static one, made by ``distill_static``, is a ``StaticEmbedder``);
+    ``pooling`` replaces or supplies the folder's pooling mode."""
+    if is_static_folder(model):
+        return _load_static(model, pooling)[0]
     source = resolve_model(model)
     if exported_file_in(source):
         exported = load_exported(source)
@@ -111,13 +117,23 @@ def _evaluate_embedder(model, task, data, data_file, pooling, max_length, max_qu
         raise BertpressError(f"{RETRIEVAL_TASK} needs --data-file (a SQuAD v1.1 JSON file such as dev-v1.1.json)")
     if task == RETRIEVAL_TASK:
         retrieval_set(data_file)  # a bad file is refused before the model loads
-    check_max_length(load_config(model), max_length, model)
-    embedder, tokenizer = load_embedder(model, pooling), load_tokenizer(model)
+    if is_static_folder(model):  # token vectors: no positions to run out of
+        embedder, tokenizer = _load_static(model, pooling)
+    else:
+        check_max_length(load_config(model), max_length, model)
+        embedder, tokenizer = load_embedder(model, pooling), load_tokenizer(model)
     if task == "stsb":
         return sts_similarity(embedder, tokenizer, data, max_length=max_length, progress=progress)
     return squad_retrieval(
         embedder, tokenizer, data_file, max_questions=max_questions, max_length=max(max_length, 256), progress=progress
     )
+
+
+def _load_static(model: str, pooling: str | None):
+    """A static model's folder: the model and its tokenizer (its pooling is the mean, fixed)."""
+    if pooling is not None:
+        raise BertpressError(f"{model} is a static model (a mean of token vectors): --pooling does not apply")
+    return load_static(model)
 
 
 def task_length(model: str) -> int:
@@ -234,6 +250,23 @@ def distill(
     )
 
 
+def distill_static(
+    model: str,
+    output: str | Path,
+    *,
+    config: DistillStaticStep = DistillStaticStep(),
+    pooling: str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> StaticReport:
+    """A static version of the sentence embedder ``model``: a vector per vocabulary token (the
+    model's embedding of the token alone, PCA-reduced to ``config.dims`` and weighted), trained on
+    ``config.text_file`` if given; saved to ``output`` as a sentence-transformers folder whose
+    first module is ``StaticEmbedding``. ``evaluate`` scores it like any embedder.
+    """
+    return static_model(model, output, config, pooling=pooling, overwrite=overwrite, progress=progress)
+
+
 def distill_recipe(
     config: DistillStep,
     prune: PruneStep | None = None,
@@ -259,6 +292,7 @@ __all__ = [
     "Calibration",
     "CompressReport",
     "DataSource",
+    "DistillStaticStep",
     "DistillStep",
     "DropLayersStep",
     "EmbeddingSetup",
@@ -274,12 +308,14 @@ __all__ = [
     "PruneStep",
     "QuantizeStep",
     "Recipe",
+    "StaticReport",
     "Target",
     "TrainConfig",
     "bench",
     "compress",
     "distill",
     "distill_recipe",
+    "distill_static",
     "evaluate",
     "export",
     "finetune",

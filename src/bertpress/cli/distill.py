@@ -76,6 +76,20 @@ def register(subparsers) -> None:
     training.add_argument(
         "--precision", choices=("no", "bf16", "fp16"), default="no", help="autocast precision (default no: fp32)"
     )
+    static = parser.add_argument_group("static embeddings (--static)")
+    static.add_argument(
+        "--static",
+        action="store_true",
+        help="make the sentence embedder static: a vector per vocabulary token (the model's embedding of the "
+        "token alone, PCA-reduced and weighted), trained on --text-file if given; a sentence-transformers folder",
+    )
+    static.add_argument("--static-dims", type=positive_int, default=256, metavar="N", help="dimensions (default 256)")
+    static.add_argument(
+        "--static-weighting", choices=("zipf", "none"), default="zipf",
+        help="token weights: SIF of a Zipf frequency by vocabulary rank (default), or none",
+    )
+    static.add_argument("--static-epochs", type=positive_int, default=1, metavar="N", help="epochs on --text-file (default 1)")
+    static.add_argument("--static-lr", type=number, default=1e-3, metavar="LR", help="learning rate on --text-file (default 1e-3)")
     add_checkpoint_options(parser)
     add_data_options(parser, task_required=False)
     add_embedding_options(parser)
@@ -88,6 +102,9 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> None:
     from .. import api
 
+    if args.static:
+        emit(args, run_static(args, api))
+        return
     if not budget_given(args) and args.drop_layers is None and args.teacher is None:
         raise api.BertpressError("give a budget (--macs, --latency, --params, ...), --drop-layers N, or a --teacher")
     config = api.DistillStep(
@@ -127,3 +144,17 @@ def run(args: argparse.Namespace) -> None:
         resume=args.resume,
     )
     emit(args, report)
+
+
+def run_static(args: argparse.Namespace, api):
+    """``--static``: the whole model becomes token vectors, so nothing that shapes a student applies."""
+    if budget_given(args) or args.drop_layers is not None or args.gradual or args.teacher is not None:
+        raise api.BertpressError(
+            "--static makes token vectors of the whole model: it does not combine with a budget (--macs, ...), "
+            "--drop-layers, --gradual or --teacher"
+        )
+    config = api.DistillStaticStep(
+        dims=args.static_dims, weighting=args.static_weighting, text_file=args.text_file, text_column=args.text_column,
+        epochs=args.static_epochs, lr=args.static_lr, seed=args.seed,
+    )
+    return api.distill_static(args.model, args.output, config=config, pooling=args.pooling, overwrite=args.overwrite)

@@ -103,6 +103,16 @@ def retrieval_metrics(ranks: torch.Tensor) -> dict[str, float]:
 
 
 def agreement(embeddings: torch.Tensor, reference: torch.Tensor) -> float:
-    """Mean cosine similarity between each text's embedding and the reference model's, in points (100: the same)."""
+    """Mean cosine similarity between each text's embedding and the reference model's, in points (100: the same).
+
+    Embeddings of another width (a static model's PCA dimensions) cannot be compared directly:
+    each text's cosine similarities to all the texts are compared instead, the same structure in any space.
+    """
+    if embeddings.shape[-1] != reference.shape[-1]:
+        embeddings, reference = _similarities(embeddings), _similarities(reference)
     return round(100 * float(F.cosine_similarity(embeddings, reference).mean()), 4)
 
+
+def _similarities(embeddings: torch.Tensor) -> torch.Tensor:
+    unit = F.normalize(embeddings, dim=-1)
+    return unit @ unit.T

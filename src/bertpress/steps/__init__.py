@@ -2,11 +2,12 @@
 shared state, and a runner that applies them and reports every step.
 
 Importing this package registers the built-in steps: ``prune``, ``drop_layers``, ``distill``,
-``export`` and ``quantize``.
+``distill_static``, ``export`` and ``quantize``.
 """
 
 from .base import Stage, StepConfig, apply_step, register_step, step_type
 from .distill import DistillStep
+from .distill_static import DistillStaticStep
 from .drop_layers import DropLayersStep
 from .export import ExportStep
 from .gradual import gradual_recipe
@@ -19,6 +20,7 @@ from .state import State
 
 __all__ = [
     "CompressReport",
+    "DistillStaticStep",
     "DistillStep",
     "DropLayersStep",
     "ExportStep",

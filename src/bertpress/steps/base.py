@@ -34,6 +34,7 @@ class StepConfig:
     name: ClassVar[str] = ""
     stage: ClassVar[Stage] = Stage.STRUCTURE
     trains: ClassVar[bool] = False  # trains the model for epochs: checkpointed, resumable
+    last: ClassVar[bool] = False  # nothing may follow it in a recipe
 
     def to_dict(self) -> dict:
         """The fields that are set (None means 'not given')."""

@@ -105,6 +105,8 @@ def _step(item, number: int) -> StepConfig:
 
 def _check_order(steps: tuple[StepConfig, ...]) -> None:
     for number, (before, step) in enumerate(zip(steps, steps[1:]), 2):
+        if before.last:
+            raise BertpressError(f"step {number} '{step.name}' cannot follow '{before.name}': it must be the recipe's last step")
         if step.stage < before.stage:
             raise BertpressError(
                 f"step {number} '{step.name}' cannot follow '{before.name}': "

@@ -33,6 +33,7 @@ from ..models.adapters import get_adapter
 from ..models.loading import load_tokenizer
 from ..models.positions import check_max_length
 from ..models.shrink import pruning_spec, source_layers
+from ..models.static_embedder import StaticEmbedder, save_static
 from ..outputs import atomic_dir, check_output, write_json
 from ..prune.pipeline import timed
 from ..reports import to_plain
@@ -208,7 +209,10 @@ def save_state(state: State, recipe: Recipe, report: dict, folder: Path) -> None
         # Dynamic int8 needs no calibration: the folder keeps fp32 weights, loading quantizes them.
         spec = getattr(state.model.config, "bertpress", None) or pruning_spec(state.adapter)
         state.model.config.bertpress = {**spec, "quantization": state.quantization}
-    state.workload.save(state.model, state.tokenizer, folder)
+    if isinstance(state.deployed, StaticEmbedder):  # a static distillation replaced the whole encoder
+        save_static(state.deployed, state.tokenizer, folder)
+    else:
+        state.workload.save(state.model, state.tokenizer, folder)
     if state.export_dir is not None:
         shutil.copytree(state.export_dir, folder / state.export_dir.name)  # onnx/ or openvino/
     recipe.save(folder / "recipe.yaml")

@@ -108,6 +108,10 @@ def fill_task_lengths(args: argparse.Namespace) -> None:
     task = TASKS.get(str(getattr(args, "task", None) or "").lower())
     if getattr(args, "max_length", 0) is None:
         args.max_length = task.max_length if task else DEFAULT_LENGTH
+        if getattr(args, "embedding", False) and getattr(args, "text_file", None):
+            from ..data.texts import text_length  # reads datasets: only when a command runs
+
+            args.max_length = text_length(args.text_file)  # passages (a SQuAD file): 256
     if getattr(args, "seq_length", 0) is None:
         args.seq_length = getattr(args, "max_length", None) or (task.max_length if task else DEFAULT_LENGTH)
 
@@ -122,7 +126,9 @@ def add_embedding_options(parser: argparse.ArgumentParser) -> None:
         "scored by agreement with the original (and STS-B cosine Spearman when GLUE data is at hand)",
     )
     group.add_argument(
-        "--text-file", metavar="FILE", help="unlabeled text: one per line, or a .csv/.tsv/.jsonl column (--text-column)"
+        "--text-file", metavar="FILE",
+        help="unlabeled text: one per line, a .csv/.tsv/.jsonl column (--text-column), or a SQuAD JSON file "
+        "(its paragraphs and questions, cut at 256 tokens unless --max-length says otherwise)",
     )
     group.add_argument("--text-column", metavar="NAME", help="the text file's column, when it is a table (default 'text')")
     add_pooling_option(group)

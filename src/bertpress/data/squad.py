@@ -7,6 +7,7 @@ offset is one clear error now rather than a silently wrong training label later.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,40 @@ def squad_questions(path: str | Path) -> list[str]:
     if not questions:
         raise BertpressError(f"{path} has no examples")
     return questions
+
+
+def is_squad_document(path: str | Path) -> bool:
+    """Whether ``path`` is a SQuAD-format JSON document (``{"data": [...]}``), rather than a table
+    of records or JSON lines."""
+    return _squad_document(str(path), *_stamp(Path(path)))
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
+@functools.lru_cache(maxsize=4)
+def _squad_document(path: str, _mtime_ns: int, _size: int) -> bool:
+    """Parsed once per version of the file: the command line and the workload both ask."""
+    if Path(path).suffix.lower() != ".json":
+        return False
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False  # not one JSON document: its reader says what is wrong
+    return isinstance(document, dict) and "data" in document
+
+
+def squad_texts(path: str | Path) -> list[str]:
+    """Embedder text from a SQuAD file: its distinct paragraphs, then its questions (passages and
+    the queries that retrieve them; no answers are checked)."""
+    path = Path(path)
+    paragraphs = _paragraphs(path)
+    if not paragraphs:
+        raise BertpressError(f"{path} is a SQuAD file with no paragraphs")
+    contexts = list(dict.fromkeys(paragraph.context for paragraph in paragraphs))
+    return contexts + [question.question for paragraph in paragraphs for question in paragraph.questions]
 
 
 def retrieval_set(path: str | Path) -> tuple[list[str], list[str], list[int]]:

@@ -1,6 +1,7 @@
-"""Unlabeled text for sentence-embedding models: a file of lines, a table's column, the
-sentences of a registered task's training split (labels ignored, never the evaluation data), or,
-when none is given, the text sample shipped in the package (``text_sample``).
+"""Unlabeled text for sentence-embedding models: a file of lines, a table's column, a SQuAD
+file's paragraphs and questions, the sentences of a registered task's training split (labels
+ignored, never the evaluation data), or, when none is given, the text sample shipped in the
+package (``text_sample``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,19 @@ import numpy as np
 
 from ..errors import BertpressError
 from .sources import DataSource, load_split
-from .tasks import get_task
+from .squad import is_squad_document, squad_texts
+from .tasks import DEFAULT_LENGTH, get_task
 from .text_sample import SAMPLE_NAME, sample_texts
 from .unlabeled import TABLES, table_column, text_lines
+
+# Tokens per text for passage-length text (a SQuAD file: paragraphs average about 150 tokens and
+# few pass 256); other text is cut at DEFAULT_LENGTH, as sentences are.
+PASSAGE_LENGTH = 256
+
+
+def text_length(text_file: str | None) -> int:
+    """The tokens per text that ``text_file``'s texts need: passages get PASSAGE_LENGTH."""
+    return PASSAGE_LENGTH if text_file and Path(text_file).is_file() and is_squad_document(text_file) else DEFAULT_LENGTH
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,10 @@ class TextSource:
         path = Path(self.text_file)
         if not path.is_file():
             raise BertpressError(f"text file not found: {path}")
+        if is_squad_document(path):
+            if self.text_column is not None:
+                raise BertpressError(f"--text-column does not apply to {path.name}, a SQuAD file (its paragraphs and questions are the text)")
+            return squad_texts(path)
         if path.suffix.lower() in TABLES:
             return table_column(path, self.text_column or "text")
         if self.text_column is not None:

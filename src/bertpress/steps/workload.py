@@ -9,7 +9,7 @@ The runner and the steps talk to a workload, never to the difference between the
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from datasets import Dataset, Value
 from ..data.calibration import Calibration, calibration_batches, held_out_batches
 from ..data.sources import DataSource, load_split
 from ..data.tasks import Columns, Task, get_task
-from ..data.texts import TextSource, split_texts
+from ..data.texts import TextSource, split_texts, text_length
 from ..data.tokenize import batches, encode
 from ..errors import BertpressError
 from ..measure.embeddings import agreement, embed, sts_similarity
@@ -114,7 +114,6 @@ class EmbeddingWorkload:
     """A sentence embedder; text from ``setup.text_file``, ``task_name``'s training sentences, or
     with neither the text sample shipped in the package."""
 
-    task = EMBEDDING_TASK
     name = "embedding"
     label_type = Value("float32")  # target embeddings, or NaN: there are no class labels
 
@@ -122,6 +121,7 @@ class EmbeddingWorkload:
         self.setup, self.task_name, self.data = setup, task_name, data
         task = None if setup.text_file else task_name  # a text file wins; the task still gives STS-B
         self.source = TextSource(setup.text_file, setup.text_column, task, data)
+        self.task = replace(EMBEDDING_TASK, max_length=text_length(setup.text_file))  # passages: 256 tokens
         self.task_head: Embedding | None = None  # known once the model (and its pooling) is loaded
         self._texts: list[str] | None = None
         self._held_out: list[str] = []

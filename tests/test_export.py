@@ -53,7 +53,7 @@ def test_onnx_logits_match_pytorch_on_new_shapes(family, pruned, exports):
     assert expected.abs().max() > 0.3  # logits large enough for the tolerance to mean something
 
 
-@pytest.mark.parametrize("family", ["bert", "distilbert", "mpnet", "deberta-v2"])
+@pytest.mark.parametrize("family", ["bert", "distilbert", "mpnet", "deberta-v2", "modernbert"])
 def test_int8_export_runs_close_to_pytorch_and_is_smaller(family, exports):
     model, folder, report = exports(family, pruned=True, int8=True)
     names = ["README.md", "config.json", "export.json", "model.int8.onnx"]  # README.md: the model card

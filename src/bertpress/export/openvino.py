@@ -79,10 +79,15 @@ def _layer_ops(onnx_file: Path, adapter) -> dict[int, list[str]]:
 
 
 class _ZeroUnit(nn.Module):
-    """Stands in for a Linear with no outputs: one output that is always zero."""
+    """Stands in for a Linear with no outputs: one output that is always zero per stacked block
+    (a gated FFN's input projection splits its output in two: one unit each)."""
+
+    def __init__(self, blocks: int = 1):
+        super().__init__()
+        self.blocks = blocks
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return hidden_states[..., :1] * 0
+        return hidden_states[..., : self.blocks] * 0
 
 
 class _OneZeroHead(EmptyAttention):
@@ -97,15 +102,22 @@ class _OneZeroHead(EmptyAttention):
 
 @torch.no_grad()
 def _without_empty_blocks(model: PreTrainedModel) -> PreTrainedModel:
-    """A copy of ``model`` where every zero-size Linear has one unit of zero weights (the same function)."""
+    """A copy of ``model`` where every zero-size Linear has one unit (per stacked block) of zero
+    weights: the same function."""
     padded = copy.deepcopy(model)
+    adapter = get_adapter(padded)
+    stacked = {
+        id(adapter.module(path)): blocks
+        for index in range(adapter.num_layers)
+        for path, blocks in adapter.neuron_projections(index).items()
+    }
     for name, module in list(padded.named_modules()):
         if isinstance(module, EmptyAttention):
             module.__class__ = _OneZeroHead
         if not isinstance(module, nn.Linear) or module.weight.numel():
             continue
         if module.out_features == 0:
-            padded.set_submodule(name, _ZeroUnit())
+            padded.set_submodule(name, _ZeroUnit(stacked.get(id(module), 1)))
         else:  # no inputs: one zero input column, the bias still applies
             one = nn.Linear(1, module.out_features, bias=module.bias is not None)
             one.weight.zero_()

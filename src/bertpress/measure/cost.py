@@ -134,14 +134,20 @@ class ParamsCost(CostModel):
     """Weights and biases of Q/K/V/O and the FFN, and the LayerNorms a kept block still has."""
 
     unit: ClassVar[str] = "parameters"
-    head: float  # Q, K, V rows with biases and the output projection's columns
-    neuron: float  # an input row with its bias and an output column
+    head: float  # Q, K, V rows (and any other per-head projection's) with biases, the output projection's columns
+    neuron: float  # an input row per stacked block (a gated FFN has two) with its bias, and an output column
     block: float  # output bias and LayerNorm of a block, whatever it keeps
 
     @classmethod
     def of(cls, adapter: Adapter) -> ParamsCost:
+        """Read off the family's projections: BERT's head is 4·d·d_h + 3·d_h, its neuron 2·d + 1 and
+        its block 3·d; ModernBERT has no biases, a gated FFN and LayerNorms without a bias."""
         d, d_h = adapter.hidden_size, adapter.head_size
-        return cls(head=4 * d * d_h + 3 * d_h, neuron=2 * d + 1, block=3 * d)
+        bias = int(adapter.attention_output(0).bias is not None)  # kept even by an emptied attention block
+        norm = sum(p.numel() for p in adapter.ffn_norm(0).parameters())
+        head_rows = sum(adapter.head_projections(0).values()) * d_h
+        neuron_rows = sum(adapter.neuron_projections(0).values())
+        return cls(head=head_rows * (d + bias) + d_h * d, neuron=neuron_rows * (d + bias) + d, block=bias * d + norm)
 
     def attention(self, heads: int) -> float:
         return self.block + heads * self.head

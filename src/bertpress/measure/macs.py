@@ -2,8 +2,11 @@
 
 One head costs 4·s·d·d_h (Q, K, V and its share of the output projection) plus 2·s²·d_h
 (attention scores and context), plus what its family spends on relative positions (DeBERTa's
-disentangled terms, ``Adapter.relative_position_macs``); one FFN neuron costs 2·s·d. Embedding lookups cost nothing,
-LayerNorms and activations are not counted (as in the pruning literature).
+disentangled terms, ``Adapter.relative_position_macs``); one FFN neuron costs 2·s·d, or 3·s·d in a
+gated FFN (its input and gate rows, its output column). Embedding lookups cost nothing; LayerNorms,
+activations and rotary positions are not counted (as in the pruning literature). Local
+(sliding-window) attention is counted over the whole sequence, as the eager and SDPA kernels
+compute it (they mask the scores outside the window).
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ class UnitCosts:
     def of(cls, adapter: Adapter, seq_length: float) -> UnitCosts:
         d, d_h, s = adapter.hidden_size, adapter.head_size, seq_length
         head = 4 * s * d * d_h + 2 * s * s * d_h + adapter.relative_position_macs(s)
-        return cls(head=head, neuron=2 * s * d, seq_length=seq_length)
+        # A neuron's row in each stacked block of the FFN input projection, and its output column.
+        neuron_linears = sum(adapter.neuron_projections(0).values()) + 1
+        return cls(head=head, neuron=neuron_linears * s * d, seq_length=seq_length)
 
 
 def encoder_macs(adapter: Adapter, seq_length: float) -> float:

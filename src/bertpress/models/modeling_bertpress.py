@@ -5,10 +5,11 @@ This file is copied next to every pruned model, so that stock transformers can l
 
 The model's config carries a ``bertpress`` entry:
 ``{"linear_shapes": {path: [in_features, out_features]}, "empty_attention": {path: attr},
-"kept_heads": {path: [head, ...]}, ...}`` with paths relative to the base model. Building the
-stock architecture, then replacing fully pruned attention blocks (and, for the families in
-``KEPT_HEADS_ATTENTION``, partly pruned ones) and resizing those Linears gives exactly the saved
-module tree.
+"kept_heads": {path: [head, ...]}, "layer_norms": {path: {"eps": .., "bias": ..}}, ...}`` with paths
+relative to the base model. Building the stock architecture, then replacing fully pruned attention
+blocks (and, for the families in ``KEPT_HEADS_ATTENTION``, partly pruned ones), putting LayerNorms
+where the stock one has none (ModernBERT's layer 0 after dropping layers) and resizing those Linears
+gives exactly the saved module tree.
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ class EmptyAttention(nn.Module):
     """An attention block whose heads were all pruned.
 
     It computes nothing; the residual stream passes through. When the block owns its output
-    projection (DistilBERT), that projection is kept with zero inputs so its bias still applies.
+    projection (DistilBERT, ModernBERT), that projection is kept with zero inputs so its bias, if
+    it has one, still applies.
     """
 
-    def __init__(self, hidden_size: int, output_attr: str | None = None):
+    def __init__(self, hidden_size: int, output_attr: str | None = None, bias: bool = True):
         super().__init__()
         self.output_attr = output_attr
         if output_attr:
-            setattr(self, output_attr, _linear(0, hidden_size))
+            setattr(self, output_attr, _linear(0, hidden_size, bias))
 
     def forward(self, hidden_states: torch.Tensor, *args, **kwargs):
         context = hidden_states.new_zeros(*hidden_states.shape[:-1], 0)
@@ -85,11 +87,20 @@ def with_kept_heads(attention: nn.Module, config, kept_heads: list[int]) -> Kept
     return kept
 
 
+def emptied(attention: nn.Module, hidden_size: int, output_attr: str | None) -> EmptyAttention:
+    """The ``EmptyAttention`` replacing ``attention``: its output projection, if it owns one, keeps
+    a bias only if it had one."""
+    output = getattr(attention, output_attr) if output_attr else None
+    return EmptyAttention(hidden_size, output_attr, bias=output is not None and output.bias is not None)
+
+
 def apply_pruned_shapes(base_model: nn.Module, spec: dict) -> None:
     """Resize ``base_model`` in place to the shapes a pruned checkpoint was saved with."""
+    hidden_size = base_model.config.to_dict().get("hidden_size") or base_model.config.dim
     for path, output_attr in spec.get("empty_attention", {}).items():
-        hidden_size = base_model.config.to_dict().get("hidden_size") or base_model.config.dim
-        base_model.set_submodule(path, EmptyAttention(hidden_size, output_attr))
+        base_model.set_submodule(path, emptied(base_model.get_submodule(path), hidden_size, output_attr))
+    for path, options in spec.get("layer_norms", {}).items():
+        base_model.set_submodule(path, nn.LayerNorm(hidden_size, eps=options["eps"], bias=options["bias"]))
     for path, kept_heads in spec.get("kept_heads", {}).items():
         attention = base_model.get_submodule(path)
         base_model.set_submodule(path, with_kept_heads(attention, base_model.config, kept_heads))
@@ -119,7 +130,7 @@ def _pruned(stock_class: type) -> type:
     return Pruned
 
 
-_FAMILIES = ("Bert", "Roberta", "Electra", "DistilBert", "MPNet", "DebertaV2")
+_FAMILIES = ("Bert", "Roberta", "Electra", "DistilBert", "MPNet", "DebertaV2", "ModernBert")
 _HEADS = ("Model", "ForSequenceClassification", "ForQuestionAnswering", "ForTokenClassification")
 
 for _family in _FAMILIES:

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .adapters import Adapter
-from .modeling_bertpress import EmptyAttention, _linear
+from .modeling_bertpress import EmptyAttention, _linear, emptied
 
 
 @torch.no_grad()
@@ -59,7 +59,8 @@ def shrink_heads(adapter: Adapter, index: int, kept: list[int], scales: torch.Te
     paths = adapter.layer_paths(index)
     output = adapter.module(paths.attention_output)
     if not kept:
-        adapter.base.set_submodule(paths.attention, EmptyAttention(adapter.hidden_size, paths.attention_output_attr))
+        attention = emptied(adapter.module(paths.attention), adapter.hidden_size, paths.attention_output_attr)
+        adapter.base.set_submodule(paths.attention, attention)
         adapter.base.set_submodule(paths.attention_output, _shrink_linear(output, columns=torch.tensor([], dtype=torch.long)))
         return
     head_size = adapter.head_size

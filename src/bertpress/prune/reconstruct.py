@@ -50,7 +50,6 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..errors import BertpressError
 from ..models.adapters import Adapter
 from ..models.hooks import hooks
 from .masks import Masks, apply_masks
@@ -79,8 +78,7 @@ def reconstruct(
 
     Call it on the unpruned model; ``masks`` hold 0 for a pruned unit, else its scale.
     """
-    if adapter.tuning_refusal:
-        raise BertpressError(f"mask tuning cannot fit this {adapter.config.model_type} model: {adapter.tuning_refusal}")
+    adapter.check_tunable()
     masks = masks.clone()
     last = adapter.num_layers - 1
     with SpillStore(memory_budget_mb(memory_mb)) as store:

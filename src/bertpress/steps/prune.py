@@ -10,6 +10,7 @@ from ..distributed import on_main
 from ..errors import BertpressError
 from ..measure.cost import Budget, LatencyBudget, make_budget, resolve_budget
 from ..measure.latency import LatencySetting
+from ..models.adapters import get_adapter
 from ..models.shrink import source_layers
 from ..prune.pipeline import prune_in_place, timed
 from .base import StepConfig, register_step
@@ -49,6 +50,10 @@ class PruneStep(StepConfig):
         pinned = (self.batch_size, self.seq_length, self.device)
         if any(value is not None for value in pinned) and not isinstance(self.budget, LatencyBudget):
             raise BertpressError("batch_size, seq_length and device belong to a latency budget (latency or latency_ms)")
+
+    def check_inputs(self, model, tokenizer, task, task_head) -> None:
+        if self.tune:  # refused now, not after minutes of statistics and search
+            get_adapter(model).check_tunable()
 
     def pin(self, latency: LatencySetting) -> PruneStep:
         """This step with a latency budget's measurement setting filled in from ``latency`` where not given."""

@@ -9,11 +9,15 @@ from .base import Adapter, LayerPaths
 from .bert import BertAdapter, ElectraAdapter, RobertaAdapter
 from .deberta import DebertaV2Adapter
 from .distilbert import DistilBertAdapter
+from .modernbert import ModernBertAdapter
 from .mpnet import MPNetAdapter
 
 ADAPTERS: dict[str, type[Adapter]] = {
     model_type: cls
-    for cls in (BertAdapter, RobertaAdapter, ElectraAdapter, DistilBertAdapter, MPNetAdapter, DebertaV2Adapter)
+    for cls in (
+        BertAdapter, RobertaAdapter, ElectraAdapter, DistilBertAdapter, MPNetAdapter, DebertaV2Adapter,
+        ModernBertAdapter,
+    )
     for model_type in cls.model_types
 }
 

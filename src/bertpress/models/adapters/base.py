@@ -12,6 +12,8 @@ from typing import ClassVar
 from torch import nn
 from transformers import PretrainedConfig
 
+from ...errors import BertpressError
+
 
 @dataclass(frozen=True)
 class LayerPaths:
@@ -23,6 +25,8 @@ class LayerPaths:
     key: str
     value: str
     attention_output: str  # projects concatenated head contexts back to the hidden size
+    # The LayerNorm that each block's output plus the residual enters next: the block's own in
+    # post-LayerNorm layers (BERT); in pre-LayerNorm ones (ModernBERT) the one opening the next block.
     attention_norm: str
     ffn_input: str
     ffn_output: str
@@ -69,6 +73,11 @@ class Adapter:
         states layer by layer, taking a layer's output to be its FFN LayerNorm's output (post-norm
         blocks), handed unchanged to the next layer."""
         return None
+
+    def check_tunable(self) -> None:
+        """Refuse mask tuning of a model it cannot fit, in one line."""
+        if self.tuning_refusal:
+            raise BertpressError(f"mask tuning cannot fit this {self.config.model_type} model: {self.tuning_refusal}")
 
     def relative_position_macs(self, seq_length: float) -> float:
         """MACs one head spends on relative positions per sequence, beyond Q, K, V, O and its scores

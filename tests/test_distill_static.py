@@ -5,6 +5,7 @@ evaluation like any embedder, recipes, and the inputs that are refused."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from test_embeddings import save_embedder_folder, texts
 
 from bertpress import api
 from bertpress.cli import main
-from bertpress.distill.static import StaticSettings, distill_static, token_weights
+from bertpress.distill.static import SIF_COEFFICIENTS, StaticSettings, distill_static, token_weights
 from bertpress.measure.embeddings import embed
 from bertpress.models.static_embedder import load_static
 from bertpress.steps import Recipe
@@ -77,6 +78,23 @@ def test_a_run_repeats_exactly_and_training_on_text_moves_towards_the_model(embe
     assert torch.equal(first, second)
     curve = json.loads((tmp_path / "first" / "report.json").read_text())["curve"]
     assert curve[-1]["loss"] < curve[0]["loss"]
+
+
+def test_with_text_a_token_is_weighted_by_how_often_the_text_uses_it(embedder_dir, text_file, tmp_path):
+    model, tokenizer = api.load_embedder(str(embedder_dir)), make_tokenizer()
+    lines = text_file.read_text().split("\n")[:-1]
+    counted, _ = distill_static(model, tokenizer, StaticSettings(dims=DIMS, weighting="counts"), lines, progress=False)
+    plain, _ = distill_static(model, tokenizer, StaticSettings(dims=DIMS, weighting="none"), progress=False)
+    counts = Counter(i for ids in tokenizer(lines, add_special_tokens=False)["input_ids"] for i in ids)
+    probability = torch.tensor([counts[i] for i in range(len(tokenizer.get_vocab()))], dtype=torch.float64) / counts.total()
+    weights = (SIF_COEFFICIENTS["counts"] / (SIF_COEFFICIENTS["counts"] + probability)).float()
+    assert torch.allclose(counted.embedding.weight, plain.embedding.weight * weights[:, None], atol=1e-6)
+    # From the command line, text means counted weights (and no training unless asked)
+    assert distill_cli(embedder_dir, tmp_path / "counted", "--text-file", str(text_file)) == 0
+    report = json.loads((tmp_path / "counted" / "report.json").read_text())
+    assert report["step"].get("epochs", 0) == 0 and report["curve"] is None
+    with pytest.raises(api.BertpressError, match="need text"):
+        DistillStaticStep(weighting="counts")
 
 
 def test_evaluated_like_any_embedder(embedder_dir, glue_dir, tmp_path):

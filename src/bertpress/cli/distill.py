@@ -81,14 +81,18 @@ def register(subparsers) -> None:
         "--static",
         action="store_true",
         help="make the sentence embedder static: a vector per vocabulary token (the model's embedding of the "
-        "token alone, PCA-reduced and weighted), trained on --text-file if given; a sentence-transformers folder",
+        "token alone, PCA-reduced and weighted by how often --text-file uses it); a sentence-transformers folder",
     )
     static.add_argument("--static-dims", type=positive_int, default=256, metavar="N", help="dimensions (default 256)")
     static.add_argument(
-        "--static-weighting", choices=("zipf", "none"), default="zipf",
-        help="token weights: SIF of a Zipf frequency by vocabulary rank (default), or none",
+        "--static-weighting", choices=("counts", "zipf", "none"),
+        help="token weights: SIF of each token's frequency counted on --text-file (counts, the default with text), "
+        "or of a Zipf frequency by vocabulary rank (zipf, the default without), or none",
     )
-    static.add_argument("--static-epochs", type=positive_int, default=1, metavar="N", help="epochs on --text-file (default 1)")
+    static.add_argument(
+        "--static-epochs", type=int, default=0, metavar="N",
+        help="then train the vectors on --text-file for N epochs, towards the original embeddings (default 0)",
+    )
     static.add_argument("--static-lr", type=number, default=1e-3, metavar="LR", help="learning rate on --text-file (default 1e-3)")
     add_checkpoint_options(parser)
     add_data_options(parser, task_required=False)

@@ -34,11 +34,13 @@ class DistillStaticStep(StepConfig):
     last: ClassVar[bool] = True
 
     dims: int = 256  # PCA dimensions of the token vectors
-    weighting: Literal["zipf", "none"] = "zipf"  # SIF weight of each token's Zipf probability by id rank, or none
-    sif_coefficient: float = 1e-4
-    text_file: str | None = None  # train the vectors on this text (lines, or a table's column); None: no training
+    # SIF weights of token probabilities counted on text_file ("counts"), or Zipf's by id rank
+    # ("zipf"), or none; None: "counts" when there is text, else "zipf"
+    weighting: Literal["counts", "zipf", "none"] | None = None
+    sif_coefficient: float | None = None  # None: the weighting's own (distill.static.SIF_COEFFICIENTS)
+    text_file: str | None = None  # text (lines, a table's column, a SQuAD file) to count tokens on and train on
     text_column: str | None = None
-    epochs: int = 1
+    epochs: int = 0  # epochs of training on text_file (0: none)
     lr: float = 1e-3
     batch_size: int = 64
     max_length: int = 256  # tokens of a training text the original model reads
@@ -46,15 +48,18 @@ class DistillStaticStep(StepConfig):
     seed: int = 0
 
     def __post_init__(self):
-        for name in ("dims", "epochs", "batch_size", "max_length", "token_batch_size"):
+        for name in ("dims", "batch_size", "max_length", "token_batch_size"):
             if getattr(self, name) < 1:
                 raise BertpressError(f"step 'distill_static': {name} must be at least 1, not {getattr(self, name)}")
-        if not self.lr > 0 or not self.sif_coefficient > 0:
-            raise BertpressError("step 'distill_static': lr and sif_coefficient must be positive")
+        if self.epochs < 0 or not self.lr > 0 or not (self.sif_coefficient is None or self.sif_coefficient > 0):
+            raise BertpressError("step 'distill_static': epochs must be at least 0, lr and sif_coefficient positive")
+        if self.text_file is None and (self.weighting == "counts" or self.epochs):
+            raise BertpressError("step 'distill_static': counting tokens ('counts' weights) and training need text (text_file)")
 
     @property
     def settings(self) -> StaticSettings:
-        return StaticSettings(self.dims, self.weighting, self.sif_coefficient, self.token_batch_size)
+        weighting = self.weighting or ("counts" if self.text_file is not None else "zipf")
+        return StaticSettings(self.dims, weighting, self.sif_coefficient, self.token_batch_size)
 
     @property
     def schedule(self) -> Schedule:
@@ -87,15 +92,18 @@ def make_static(model, tokenizer, config: DistillStaticStep, progress: bool) -> 
     and what the report records: the sizes, the seconds of each phase, the training curve."""
     seconds = {}
     started = time.perf_counter()
-    static, projection = distill_static(model, tokenizer, config.settings, progress=progress)
+    texts = config.texts() if config.text_file is not None else None
+    settings = config.settings
+    static, projection = distill_static(model, tokenizer, settings, texts, progress=progress)
     seconds["token_vectors"] = round(time.perf_counter() - started, 3)
-    details = {"vocabulary": static.embedding.num_embeddings, "dims": config.dims, "weighting": config.weighting}
-    if config.text_file is not None:
+    details = {"vocabulary": static.embedding.num_embeddings, "dims": config.dims, "weighting": settings.weighting,
+               "sif_coefficient": settings.coefficient}
+    if texts is not None:
+        details["texts"] = len(texts)
+    if config.epochs:
         started = time.perf_counter()
-        texts = config.texts()
         dataset = targets_dataset(model, tokenizer, texts, projection, config.max_length, progress)
         details["curve"] = train_static(static, dataset, tokenizer, config.schedule, progress)
-        details["texts"] = len(texts)
         seconds["training"] = round(time.perf_counter() - started, 3)
     return static, {**details, "seconds": seconds}
 

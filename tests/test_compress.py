@@ -42,7 +42,7 @@ def test_prune_then_onnx_int8_matches_prune_then_export_by_hand(model_dir, rte_d
     assert report.backend == "onnx-int8"
     saved = tmp_path / "recipe"
     onnx_files = {p.name for p in (saved / "onnx").iterdir()}
-    assert {"config.json", "export.json", "model.int8.onnx", "tokenizer.json"} <= onnx_files
+    assert {"config.json", "export.json", "model_qint8_quantized.onnx", "tokenizer.json"} <= onnx_files
     assert "model.onnx" not in onnx_files
     assert api.Recipe.load(saved / "recipe.yaml") == api.Recipe.of(api.PruneStep(macs=0.5), api.QuantizeStep())
 
@@ -169,6 +169,6 @@ def test_export_then_quantize_leaves_only_the_int8_graph(model_dir, rte_dir, tmp
     assert report.backend == "onnx-int8" and report.steps[0].details["int8_max_abs_diff"] is None
     assert report.steps[1].details["int8_max_abs_diff"] is not None
     files = {p.name for p in (tmp_path / "out" / "onnx").iterdir()}
-    assert "model.int8.onnx" in files and "model.onnx" not in files
+    assert "model_qint8_quantized.onnx" in files and "model.onnx" not in files
     data = api.DataSource(data_dir=str(rte_dir))
     assert api.evaluate(str(tmp_path / "out" / "onnx"), "rte", data=data, progress=False).metrics == report.pruned.metrics

@@ -56,7 +56,7 @@ def test_onnx_logits_match_pytorch_on_new_shapes(family, pruned, exports):
 @pytest.mark.parametrize("family", ["bert", "distilbert", "mpnet", "deberta-v2", "modernbert"])
 def test_int8_export_runs_close_to_pytorch_and_is_smaller(family, exports):
     model, folder, report = exports(family, pruned=True, int8=True)
-    names = ["README.md", "config.json", "export.json", "model.int8.onnx"]  # README.md: the model card
+    names = ["README.md", "config.json", "export.json", "model_qint8_quantized.onnx"]  # README.md: the model card
     assert sorted(path.name for path in folder.iterdir()) == names
     assert report.max_abs_diff <= TOLERANCE  # the fp32 graph it was quantized from
     inputs = new_inputs(4, 17)
@@ -65,7 +65,7 @@ def test_int8_export_runs_close_to_pytorch_and_is_smaller(family, exports):
     assert error < 0.05 * expected.abs().max()
     assert report.int8_max_abs_diff < 0.05 * expected.abs().max()
     assert report.size_mb < exports(family, pruned=True)[2].size_mb
-    assert json.loads((folder / "export.json").read_text())["file"] == "model.int8.onnx"
+    assert json.loads((folder / "export.json").read_text())["file"] == "model_qint8_quantized.onnx"
 
 
 def test_the_wrapper_takes_what_a_tokenizer_gives(exports):

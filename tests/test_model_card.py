@@ -87,7 +87,7 @@ def test_an_export_folder_card_names_the_graph_that_is_there(model_dir, tmp_path
     header, body = read_card(output)
     assert HEADER_KEYS <= set(header) and header["base_model"] == model_dir.name
     assert {"bertpress", "onnx", "quantization"} <= set(header["tags"]) and "model-index" not in header
-    assert named_paths(body) == ["model.int8.onnx"] and (output / "model.int8.onnx").is_file()
+    assert named_paths(body) == ["model_qint8_quantized.onnx"] and (output / "model_qint8_quantized.onnx").is_file()
     scopes = run_snippets(output, body)
     assert [tuple(scope["logits"].shape) for scope in scopes if "logits" in scope] == [(2, 2)]
 
@@ -105,15 +105,15 @@ def test_a_fine_tuned_folder_gets_a_card(model_dir, rte_dir, tmp_path):
 
 def test_a_card_names_the_exports_of_a_compress_folder():
     """From plain data: a folder with an OpenVINO export names its files and gets the tag."""
-    files = ["config.json", "model.safetensors", "modeling_bertpress.py", "openvino/openvino_model.int8.xml",
-             "openvino/openvino_model.int8.bin", "recipe.yaml", "report.json", "tokenizer.json"]
+    files = ["config.json", "model.safetensors", "modeling_bertpress.py", "openvino/openvino_model_qint8_quantized.xml",
+             "openvino/openvino_model_qint8_quantized.bin", "recipe.yaml", "report.json", "tokenizer.json"]
     steps = [{"prune": {"macs": 0.5}}, {"quantize": {"backend": "openvino", "mode": "static"}}]
     recipe = {"version": 1, "steps": steps}
     card = compress_card({"model": "minilm", "task": "mrpc"}, recipe, files)  # an optimize candidate: no measurements
     header = yaml.safe_load(card.split("---\n")[1])
     assert header["base_model"] == "sentence-transformers/all-MiniLM-L6-v2" and "model-index" not in header
     assert {"pruning", "quantization", "openvino", "mrpc"} <= set(header["tags"])
-    assert set(named_paths(card)) == {"openvino", "openvino/openvino_model.int8.xml"}
+    assert set(named_paths(card)) == {"openvino", "openvino/openvino_model_qint8_quantized.xml"}
 
 
 def test_every_model_alias_has_a_hub_id(tmp_path):

@@ -114,7 +114,7 @@ def test_openvino_runs_pruned_models_exactly_and_int8_falls_back_per_layer(tmp_p
 
     feeds = static_feeds(batches_for(model), input_names(model), 16)
     int8 = write_openvino_into(tmp_path / "int8", model, StaticCalibration(feeds, judge))
-    assert int8.file == "openvino_model.int8.xml" and int8.int8_mode == "static"
+    assert int8.file == "openvino_model_qint8_quantized.xml" and int8.int8_mode == "static"
     assert int8.fp32_layers == [0] and int8.int8_max_abs_diff < 0.5
     assert all(isinstance(model, OpenVinoModel) for model in judged)
 
@@ -127,7 +127,7 @@ def write_openvino_into(folder, model, static=None):
 def test_a_recipe_quantizes_for_openvino_and_bench_compares_it(model_dir, rte_dir, tmp_path):
     output = compress_with("{backend: openvino, mode: static}", model_dir, rte_dir, tmp_path)
     assert json.loads((output / "report.json").read_text())["backend"] == "openvino-int8"
-    assert (output / "openvino" / "openvino_model.int8.xml").is_file()
+    assert (output / "openvino" / "openvino_model_qint8_quantized.xml").is_file()
     assert main(["evaluate", "--model", str(output / "openvino"), "--task", "rte", "--data-dir", str(rte_dir)]) == 0
     assert main(["bench", "--model", str(model_dir), "--backends", "openvino-fp32,openvino-int8", "--batch-sizes", "2",
                  "--seq-length", "16", "--min-time", "0.01"]) == 0

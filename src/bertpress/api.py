@@ -16,7 +16,8 @@ from .data.calibration import Calibration
 from .data.sources import DataSource, load_split
 from .data.tasks import DEFAULT_LENGTH, TASKS, get_task
 from .errors import BertpressError
-from .export.onnx import ExportReport, export_onnx
+from .export.folders import export_folder
+from .export.onnx import ExportReport, StaticCalibration
 from .measure.bench import BenchReport
 from .measure.evaluate import EvalReport
 from .measure.evaluate import evaluate as _evaluate
@@ -32,6 +33,7 @@ from .models.static_embedder import is_static_folder, load_static
 from .models.positions import check_max_length
 from .optimize import Floor, NoModelMeetsTarget, OptimizeReport, Target, optimize
 from .outputs import check_output
+from .runtime.backends import Backend, backend_of, get_backend
 from .runtime.exported import ExportedModel
 from .runtime.loading import exported_file_in, load_any, load_exported
 from .steps import (
@@ -47,8 +49,9 @@ from .steps import (
 )
 from .steps.backends import bench
 from .steps.distill_static import StaticReport, static_model
+from .steps.quantize import static_calibration, text_batches
 from .steps.runner import compress
-from .steps.workload import EmbeddingSetup
+from .steps.workload import EmbeddingSetup, EmbeddingWorkload
 from .train.finetune import EpochResult, FinetuneReport, TrainConfig
 from .train.finetune import finetune as _finetune
 
@@ -96,8 +99,9 @@ def evaluate(
 
 
 def load_embedder(model: str, pooling: str | None = None):
-    """A sentence-embedding model (a sentence-transformers folder, pruned or not; an exported one
-    runs on ONNX Runtime; a static one, made by ``distill_static``, is a ``StaticEmbedder``);
+    """A sentence-embedding model (a sentence-transformers folder, pruned or not; an exported one,
+    its graph at the root or in ``onnx/``/``openvino/``, runs on its runtime; a static one, made by
+    ``distill_static``, is a ``StaticEmbedder``);
     ``pooling`` replaces or supplies the folder's pooling mode."""
     if is_static_folder(model):
         return _load_static(model, pooling)[0]
@@ -153,25 +157,62 @@ def info(model: str, seq_length: int = 128) -> InfoReport:
 
 def export(
     model: str, output: str | Path, *, int8: bool = False, overwrite: bool = False, embedding: bool = False,
-    pooling: str | None = None,
+    pooling: str | None = None, backend: str | None = None, text: EmbeddingSetup | None = None,
 ) -> ExportReport:
-    """An ONNX folder (fp32, or int8 with ``int8``) checked against the PyTorch model.
+    """A folder holding ``backend``'s file of ``model`` (default ONNX fp32, or dynamic int8 with
+    ``int8``; any backend of ``runtime.backends`` but PyTorch's), checked against the PyTorch model.
 
     ``embedding``: ``model`` is a sentence embedder; the graph outputs ``sentence_embedding``
-    (pooling and normalisation inside) and ``last_hidden_state`` (the token embeddings).
+    (pooling and normalisation inside) and ``last_hidden_state`` (the token embeddings), in the
+    ``onnx/`` or ``openvino/`` subfolder of a sentence-transformers folder. Its static int8 is
+    calibrated on ``text`` (default: the shipped text sample); a task model's needs its task's
+    data (``compress`` with a static ``quantize`` step).
     """
-    check_output(output, overwrite=overwrite, inputs=[model])
+    chosen = _export_backend(int8, backend, embedding)
+    if text is not None and not embedding:
+        raise BertpressError("text to calibrate on is for a sentence embedder: add --embedding")
+    inputs = [model, *((text.text_file,) if text is not None and text.text_file else ())]
+    check_output(output, overwrite=overwrite, inputs=inputs)
     network = load_embedder(model, pooling) if embedding else load_any(model)
     if isinstance(network, ExportedModel):
         raise BertpressError(f"{model} is already an exported model")
     try:
         tokenizer = load_tokenizer(model)
     except BertpressError:
+        if chosen.int8 == "static":
+            raise  # the text cannot be encoded without it
         tokenizer = None  # the export is usable without one; the report says so
-    report = export_onnx(
-        network, output, tokenizer=tokenizer, int8=int8, overwrite=overwrite, inputs=[model], base_model=model
+    static = _text_calibration(network, tokenizer, text) if chosen.int8 == "static" else None
+    report = export_folder(
+        network, output, chosen, tokenizer=tokenizer, static=static, overwrite=overwrite, inputs=inputs,
+        base_model=model,
     )
     return replace(report, tokenizer=tokenizer is not None)
+
+
+def _export_backend(int8: bool, backend: str | None, embedding: bool) -> Backend:
+    """The backend an export writes: ``backend``, else ONNX fp32 or (``int8``) dynamic int8."""
+    if int8 and backend is not None:
+        raise BertpressError("give the backend (--backend) or --int8, not both")
+    chosen = get_backend(backend) if backend is not None else backend_of("onnx", "dynamic" if int8 else None)
+    if chosen.runtime == "torch":
+        raise BertpressError(f"{chosen.name} runs the PyTorch model itself: nothing to export")
+    if chosen.int8 == "static" and not embedding:
+        raise BertpressError(
+            f"{chosen.name} is calibrated on a task model's data: use compress with a quantize step "
+            f"(backend {chosen.runtime}, mode static), or add --embedding for a sentence embedder"
+        )
+    return chosen
+
+
+def _text_calibration(network, tokenizer, text: EmbeddingSetup | None) -> StaticCalibration:
+    """Static int8 of a sentence embedder: ranges from its text (cut where the text needs: 256
+    tokens for passages), layers that lose agreement with the fp32 embeddings kept in fp32."""
+    workload = EmbeddingWorkload(text or EmbeddingSetup())
+    workload.task_head = Embedding(network.pooling, workload.setup.objective)
+    length = min(workload.task.max_length, network.config.max_position_embeddings)  # as bench times it
+    batches = text_batches(workload, network, tokenizer, length)
+    return static_calibration(network, workload.task_head, batches)
 
 
 def finetune(

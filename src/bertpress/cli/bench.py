@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from ..runtime.backends import BACKEND_NAMES
-from .common import add_json_option, emit, positive_int
+from ..runtime.backends import BACKEND_NAMES, BACKENDS
+from .common import add_embedding_text_options, add_json_option, embedding_setup, emit, positive_int
 
 
 def register(subparsers) -> None:
@@ -19,7 +19,8 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--model", required=True, help="model folder: PyTorch, or written by `bertpress export`")
     parser.add_argument(
-        "--batch-sizes", type=comma_list(positive_int), default=(1, 32), metavar="N[,N...]", help="default 1,32"
+        "--batch-sizes", "--batch-size", type=comma_list(positive_int), default=(1, 32), metavar="N[,N...]",
+        help="default 1,32",
     )
     parser.add_argument(
         "--seq-length", type=positive_int,
@@ -36,6 +37,11 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--min-time", type=float, default=1.0, metavar="SECONDS", help="timing per measurement (default 1)"
     )
+    add_embedding_text_options(
+        parser,
+        "the model is a sentence embedder: time it with its pooling; its static int8 backends are calibrated "
+        "on its text (--text-file)",
+    )
     add_json_option(parser)
     parser.set_defaults(run=run)
 
@@ -43,6 +49,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> None:
     from .. import api
 
+    calibrated = any(BACKENDS[name].int8 == "static" for name in args.backends or ())
     report = api.bench(
         args.model,
         args.batch_sizes,
@@ -51,6 +58,7 @@ def run(args: argparse.Namespace) -> None:
         threads=args.threads,
         backends=args.backends,
         min_run_time=args.min_time,
+        embedding=embedding_setup(args, calibrates=calibrated),
     )
     emit(args, report)
 

@@ -118,13 +118,23 @@ def fill_task_lengths(args: argparse.Namespace) -> None:
 
 def add_embedding_options(parser: argparse.ArgumentParser) -> None:
     """Compressing a sentence-embedding model from unlabeled text (see ``steps.workload.EmbeddingSetup``)."""
-    group = parser.add_argument_group("sentence embeddings (no labels)")
-    group.add_argument(
-        "--embedding",
-        action="store_true",
-        help="the model is a sentence embedder (a sentence-transformers folder): keep its embeddings, "
+    group = add_embedding_text_options(
+        parser,
+        "the model is a sentence embedder (a sentence-transformers folder): keep its embeddings, "
         "scored by agreement with the original (and STS-B cosine Spearman when GLUE data is at hand)",
     )
+    group.add_argument(
+        "--embedding-loss",
+        choices=("mse", "cosine"),
+        default="mse",
+        help="how embeddings are compared in pruning statistics and distillation (default mse)",
+    )
+
+
+def add_embedding_text_options(parser: argparse.ArgumentParser, embedding_help: str):
+    """--embedding (what it does: ``embedding_help``), the embedder's text and its pooling; the group."""
+    group = parser.add_argument_group("sentence embeddings (no labels)")
+    group.add_argument("--embedding", action="store_true", help=embedding_help)
     group.add_argument(
         "--text-file", metavar="FILE",
         help="unlabeled text: one per line, a .csv/.tsv/.jsonl column (--text-column), or a SQuAD JSON file "
@@ -132,12 +142,7 @@ def add_embedding_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--text-column", metavar="NAME", help="the text file's column, when it is a table (default 'text')")
     add_pooling_option(group)
-    group.add_argument(
-        "--embedding-loss",
-        choices=("mse", "cosine"),
-        default="mse",
-        help="how embeddings are compared in pruning statistics and distillation (default mse)",
-    )
+    return group
 
 
 def add_pooling_option(parser) -> None:
@@ -148,9 +153,10 @@ def add_pooling_option(parser) -> None:
     )
 
 
-def embedding_setup(args: argparse.Namespace):
+def embedding_setup(args: argparse.Namespace, calibrates: bool = True):
     """The ``EmbeddingSetup`` the flags ask for; None without ``--embedding``. Without a text file
-    or a task, the shipped text sample is the text (a first run needs no data), and a line says so."""
+    or a task, the shipped text sample is the text (a first run needs no data), and a line says so
+    where the command ``calibrates`` on it."""
     from ..data.text_sample import SAMPLE_NAME
     from ..steps.workload import EmbeddingSetup
 
@@ -158,9 +164,10 @@ def embedding_setup(args: argparse.Namespace):
         if args.text_file is not None:
             raise BertpressError("--text-file is unlabeled text for a sentence embedder: add --embedding")
         return None
-    if args.text_file is None and args.task is None:
+    task = getattr(args, "task", None)  # export and bench take no task
+    if args.text_file is None and task is None and calibrates:
         print(f"bertpress {args.command}: no --text-file or --task: calibrating on {SAMPLE_NAME}", file=sys.stderr)
-    return EmbeddingSetup(args.text_file, args.text_column, args.pooling, args.embedding_loss)
+    return EmbeddingSetup(args.text_file, args.text_column, args.pooling, getattr(args, "embedding_loss", "mse"))
 
 
 def emit(args: argparse.Namespace, report: Report) -> None:

@@ -52,7 +52,7 @@ class ExportReport(Report):
     kind: ClassVar[str] = "export"
     derived: ClassVar[tuple[str, ...]] = ("tolerance", "check_shape")
 
-    file: str  # model.onnx, or model.int8.onnx
+    file: str  # the exported file: a backend's file of ``runtime.backends`` (model.onnx, ...)
     inputs: list[str]
     opset: int
     fusions: list[Fusions]  # each fusion pass: what it fused, and why its graph was not kept if it was not

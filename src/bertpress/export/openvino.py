@@ -34,8 +34,8 @@ INT8_FILE = backend_of("openvino", "static").file
 
 
 def write_openvino(model: PreTrainedModel, folder: Path, static: StaticCalibration | None = None) -> ExportReport:
-    """Into the existing ``folder``: openvino_model.xml/.bin (fp32), or with ``static`` the int8
-    openvino_model.int8.xml/.bin calibrated on its feeds; config.json and export.json."""
+    """Into the existing ``folder``: the fp32 OpenVINO backend's .xml/.bin, or with ``static`` the
+    int8 one calibrated on its feeds; config.json and export.json."""
     import openvino as ov
 
     config = export_config(model)

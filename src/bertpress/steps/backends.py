@@ -2,8 +2,9 @@
 the same export and quantize steps a recipe would apply, and ``bench`` times them side by side.
 
 From an exported folder ``bench`` times the file it holds (and dynamic int8 made from an fp32
-ONNX graph). Static int8 made for timing is calibrated on random tokens: right for timing, not
-for accuracy (``bertpress compress`` with a static ``quantize`` step calibrates on task data).
+ONNX graph). Static int8 made for timing a task model is calibrated on random tokens: right for
+timing, not for accuracy (``bertpress compress`` with a static ``quantize`` step calibrates on task
+data); a sentence embedder's is calibrated on its text, as ``export`` calibrates it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -26,15 +27,16 @@ from ..measure.macs import count_params, model_macs
 from ..measure.size import state_dict_size_mb, weights_size_mb
 from ..models.adapters import get_adapter
 from ..models.task_heads import task_head_for_config
-from ..models.loading import resolve_model
+from ..models.loading import load_tokenizer, resolve_model
 from ..quantize import quantize_onnx
-from ..runtime.backends import BACKENDS, backend_of, get_backend
+from ..runtime.backends import BACKENDS, backend_of, backend_of_file, get_backend
 from ..runtime.exported import ExportedModel, torch_module
 from ..runtime.loading import exported_file_in, exported_model, load_any
 from .base import StepConfig, apply_step
 from .export import ExportStep
-from .quantize import QuantizeStep
+from .quantize import QuantizeStep, text_batches
 from .state import State
+from .workload import EmbeddingSetup, EmbeddingWorkload
 
 # Random-token batches that static int8 made for timing calibrates on.
 TIMING_CALIBRATION_BATCHES, TIMING_CALIBRATION_SIZE = 4, 8
@@ -68,19 +70,33 @@ def deployed_size_mb(state: State) -> float:
     return state_dict_size_mb(state.final_model)
 
 
-def timing_state(model, workdir: Path, latency: LatencySetting) -> State:
-    """A state that can make every backend of ``model`` for timing: random-token calibration, and
-    no per-layer fallback in static int8 (agreement on random tokens says nothing about accuracy)."""
+def timing_state(model, workdir: Path, latency: LatencySetting, text: Text | None = None) -> State:
+    """A state that can make every backend of ``model`` for timing: calibrated on random tokens, or
+    on ``text`` for a sentence embedder, and with no per-layer fallback in static int8 (timing
+    only: agreement on random tokens says nothing about accuracy)."""
     length = min(latency.seq_length, getattr(model.config, "max_position_embeddings", latency.seq_length))
-    batches = [
-        sample_inputs(model.config, TIMING_CALIBRATION_SIZE, length, seed=seed) for seed in range(TIMING_CALIBRATION_BATCHES)
-    ]
+    if text is None:
+        batches = [
+            sample_inputs(model.config, TIMING_CALIBRATION_SIZE, length, seed=seed)
+            for seed in range(TIMING_CALIBRATION_BATCHES)
+        ]
+        task_head = task_head_for_config(model.config)
+    else:
+        batches, task_head = text_batches(text.workload, model, text.tokenizer, length), text.workload.task_head
     adapter = get_adapter(model)
     reference = Reference(adapter.heads_per_layer(), adapter.neurons_per_layer(), count_params(model), 0.0, length)
     return State(
-        model, None, None, task_head_for_config(model.config), batches, reference, latency, workdir,
+        model, None, None, task_head, batches, reference, latency, workdir,
         max_length=length, progress=False, judge_static=False,
     )
+
+
+@dataclass(frozen=True)
+class Text:
+    """A sentence embedder's text (its workload) and the tokenizer that encodes it."""
+
+    workload: EmbeddingWorkload
+    tokenizer: object
 
 
 def bench(
@@ -93,15 +109,20 @@ def bench(
     backends: Sequence[str] | None = None,
     min_run_time: float = 1.0,
     progress: bool = True,
+    embedding: EmbeddingSetup | None = None,
 ) -> BenchReport:
     """Measure the model folder ``model``; with ``backends``, one row per backend and batch size,
     all the models of a batch size timed in turn; and when the folder's report.json names the
     dense model it was made from (and that model is at hand), the dense model on fp32 PyTorch and
-    on each of ``backends`` too, with speedups against it."""
+    on each of ``backends`` too, with speedups against it.
+
+    ``embedding``: ``model`` is a sentence embedder (pooling included in what is timed); its static
+    int8 backends are calibrated on ``embedding``'s text."""
     check_device(device)
     threads = threads or torch.get_num_threads()
     latency = LatencySetting(seq_length=seq_length, device=device, threads=threads, min_run_time=min_run_time)
-    loaded = load_any(model)
+    workload = None if embedding is None else EmbeddingWorkload(embedding)
+    loaded = _load(model, workload)
     dense = None
     if backends is None:
         results = bench_rows([Subject(loaded)], batch_sizes, latency)
@@ -109,11 +130,13 @@ def bench(
         _check_backends(loaded, backends)
         dense = _dense_model_of(model)
         with tempfile.TemporaryDirectory(prefix="bertpress-bench-") as workdir:
-            subjects = _subjects(loaded, backends, Path(workdir), latency, None if dense is None else "model", progress)
+            label = None if dense is None else "model"
+            subjects = _subjects(loaded, backends, Path(workdir), latency, label, progress, _text(workload, model, backends))
             if dense is not None:
                 (Path(workdir) / DENSE).mkdir()
                 dense_backends = list(dict.fromkeys([REFERENCE_BACKEND, *backends]))
-                subjects += _subjects(load_any(dense), dense_backends, Path(workdir) / DENSE, latency, DENSE, progress)
+                subjects += _subjects(_load(dense, workload), dense_backends, Path(workdir) / DENSE, latency, DENSE,
+                                      progress, _text(workload, dense, dense_backends))
             results = bench_rows(subjects, batch_sizes, latency)
     module = torch_module(loaded)
     return BenchReport(
@@ -129,12 +152,31 @@ def bench(
     )
 
 
+def _load(model: str, workload: EmbeddingWorkload | None):
+    """``model`` as bench times it: an exported folder on its runtime; a sentence embedder (with
+    ``workload``) with its pooling; else the PyTorch model."""
+    if workload is None or exported_file_in(resolve_model(model)):
+        return load_any(model)
+    return workload.load(model)
+
+
+def _text(workload: EmbeddingWorkload | None, model: str, names: Sequence[str]) -> Text | None:
+    """The text the static int8 backends among ``names`` of the sentence embedder ``model`` are
+    calibrated on; None for a task model, an exported folder, or no static int8 among ``names``."""
+    calibrated = any(get_backend(name).int8 == "static" for name in names)
+    if workload is None or not calibrated or exported_file_in(resolve_model(model)):
+        return None
+    return Text(workload, load_tokenizer(model))
+
+
 def _subjects(source, names: Sequence[str], workdir: Path, latency: LatencySetting, label: str | None,
-              progress: bool) -> list[Subject]:
-    """``source`` made into each backend of ``names``, to be timed side by side."""
+              progress: bool, text: Text | None = None) -> list[Subject]:
+    """``source`` made into each backend of ``names``, to be timed side by side (static int8
+    calibrated on ``text`` where given, once for all of them)."""
+    state = None if isinstance(source, ExportedModel) else timing_state(source, workdir, latency, text)
     subjects = []
     for name in tqdm(names, desc=f"backends ({label})" if label else "backends", disable=not progress):
-        network, size_mb = _backend_model(source, name, workdir, latency)
+        network, size_mb = _from_export(source, name, workdir) if state is None else _deployed(state, name)
         subjects.append(Subject(network, name, size_mb, label))
     return subjects
 
@@ -153,12 +195,10 @@ def _dense_model_of(model: str) -> str | None:
         return None
 
 
-def _backend_model(source, name: str, workdir: Path, latency: LatencySetting) -> tuple[object, float]:
-    """``source`` on backend ``name``, and the size of its weights as they run."""
-    if isinstance(source, ExportedModel):
-        return _from_export(source, name, workdir)
-    state = deploy(timing_state(source, workdir, latency), name)
-    return state.final_model, deployed_size_mb(state)
+def _deployed(state: State, name: str) -> tuple[object, float]:
+    """``state``'s model on backend ``name``, and the size of its weights as they run."""
+    deployed = deploy(state, name)
+    return deployed.final_model, deployed_size_mb(deployed)
 
 
 def _check_backends(source, names: Sequence[str]) -> None:
@@ -177,12 +217,12 @@ def _made_from(held: str, name: str) -> bool:
     """Whether an exported folder holding file ``held`` gives backend ``name``: its own, and
     dynamic int8 quantized from an fp32 ONNX graph."""
     dynamic_from_fp32 = (BACKENDS[name], held) == (backend_of("onnx", "dynamic"), backend_of("onnx", None).file)
-    return held == BACKENDS[name].file or dynamic_from_fp32
+    return backend_of_file(held) == BACKENDS[name] or dynamic_from_fp32
 
 
 def _from_export(source: ExportedModel, name: str, workdir: Path) -> tuple[ExportedModel, float]:
     """Backend ``name`` of an exported folder (checked by ``_check_backends`` to give it)."""
-    if BACKENDS[name].file == source.path.name:
+    if backend_of_file(source.path.name) == BACKENDS[name]:
         return source, weights_size_mb(source.path)
     target = workdir / BACKENDS[name].file
     quantize_onnx(source.path, target)

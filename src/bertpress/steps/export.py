@@ -1,4 +1,5 @@
-"""The ``export`` step: an ONNX graph of the current model, fused where exact, checked against PyTorch."""
+"""The ``export`` step: an ONNX graph (or OpenVINO IR) of the current model, fused where exact,
+checked against PyTorch."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import shutil
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from ..export.onnx import StaticCalibration, write_export
-from ..export.openvino import write_openvino
-from ..runtime.loading import load_exported
+from ..export.folders import write_backend
+from ..export.onnx import StaticCalibration
 from ..prune.pipeline import timed
+from ..runtime.backends import Backend, backend_of, runtime_folder
+from ..runtime.loading import load_exported
 from .base import Stage, StepConfig, register_step
 from .state import State
 
@@ -22,21 +24,15 @@ class ExportStep(StepConfig):
     format: Literal["onnx", "openvino"] = "onnx"
 
 
-def export_current(
-    state: State, *, int8: bool = False, static: StaticCalibration | None = None, runtime: str = "onnx"
-) -> dict:
-    """Export the state's model into its scratch folder (ONNX, or OpenVINO IR); the exported model
-    becomes the deployed one. An earlier export of the same recipe is replaced."""
-    folder = state.workdir / ("openvino" if runtime == "openvino" else "onnx")
+def export_current(state: State, backend: Backend, static: StaticCalibration | None = None) -> dict:
+    """Export the state's model as ``backend`` into its scratch folder's ``onnx/`` or ``openvino/``
+    (where a sentence-transformers folder keeps it); the exported model becomes the deployed one.
+    An earlier export of the same recipe is replaced."""
+    folder = state.workdir / runtime_folder(backend.runtime)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
     with timed(state.timings_s, "export"):
-        if runtime == "openvino":
-            report = write_openvino(state.model, folder, static)
-            if state.tokenizer is not None:
-                state.tokenizer.save_pretrained(folder)
-        else:
-            report = write_export(state.model, folder, tokenizer=state.tokenizer, int8=int8, static=static)
+        report = write_backend(state.model, folder, backend, tokenizer=state.tokenizer, static=static)
     state.export_dir, state.export_report = folder, report
     state.deployed = load_exported(folder)
     return {
@@ -46,7 +42,7 @@ def export_current(
 
 
 def run_export(state: State, config: ExportStep) -> dict:
-    return export_current(state, runtime=config.format)
+    return export_current(state, backend_of(config.format, None))
 
 
 register_step(ExportStep, run_export)

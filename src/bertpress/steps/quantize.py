@@ -2,9 +2,10 @@
 step came before) or through torchao (the PyTorch model; dynamic int8 needs no calibration, so
 the saved folder keeps fp32 weights and ``bertpress.load`` quantizes them again).
 
-``mode: static`` (ONNX Runtime only) calibrates activation ranges on the recipe's calibration
-batches, so attention's products run in int8 too; layers whose int8 form disagrees with the
-fp32 model by more than ``tolerance`` points (on other calibration batches) stay fp32.
+``mode: static`` (ONNX Runtime, or OpenVINO through NNCF) calibrates activation ranges on the
+recipe's calibration batches (a sentence embedder's: its text), so attention's products run in
+int8 too; layers whose int8 form disagrees with the fp32 model by more than ``tolerance`` points
+(on other calibration batches) stay fp32.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import copy
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from ..data.calibration import Calibration
 from ..errors import BertpressError
 from ..export.onnx import StaticCalibration, input_names, quantize_export, quantize_export_static, static_feeds
 from ..runtime.backends import backend_of
@@ -59,9 +61,11 @@ def run_quantize(state: State, config: QuantizeStep) -> dict:
             state.deployed = quantize(copy.deepcopy(state.model), Int8Dynamic())
         state.quantization = {"backend": "torch", "mode": config.mode}
         return {"backend": backend_of("torch", "dynamic").name}
-    static = static_calibration(state, config.tolerance) if config.mode == "static" else None
+    static = None
+    if config.mode == "static":
+        static = static_calibration(state.model, state.task_head, state.calibration, config.tolerance, state.judge_static)
     if state.export_dir is None or config.backend == "openvino":  # OpenVINO int8 is made from the model
-        return export_current(state, int8=True, static=static, runtime=config.backend)
+        return export_current(state, backend_of(config.backend, config.mode), static)
     with timed(state.timings_s, "quantize"):
         if static is not None:
             report = quantize_export_static(state.model, state.export_dir, state.export_report, static)
@@ -73,16 +77,27 @@ def run_quantize(state: State, config: QuantizeStep) -> dict:
 
 
 STATIC_SAMPLES = 256  # calibration examples whose activation ranges static int8 takes
+# Texts an embedder's static int8 is calibrated on where no recipe gives batches (export, bench):
+# every fourth batch of them gives STATIC_SAMPLES' ranges, another fourth judges.
+STATIC_TEXTS = 4 * STATIC_SAMPLES
 
 
-def static_calibration(state: State, tolerance: float) -> StaticCalibration:
-    """Ranges from every fourth calibration batch, judged on another fourth against the fp32 model
-    (batches are sorted by length: both spread over every length)."""
-    calibrating, judging = state.calibration[::4], state.calibration[2::4]
-    judge = AgreementProxy(state.model, state.task_head, judging or state.calibration).loss if state.judge_static else None
+def text_batches(workload, model, tokenizer, max_length: int) -> list[dict]:
+    """Calibration batches of an ``EmbeddingWorkload``'s text for the sentence embedder ``model``:
+    what a recipe's static int8 calibrates on, without a recipe."""
+    return workload.prepare(model, tokenizer, Calibration(num_samples=STATIC_TEXTS, max_length=max_length))
+
+
+def static_calibration(
+    model, task_head, calibration: list[dict], tolerance: float = OnnxInt8Static.tolerance, judge: bool = True
+) -> StaticCalibration:
+    """Ranges from every fourth of ``model``'s ``calibration`` batches, judged (with ``judge``) on
+    another fourth against the fp32 model (batches are sorted by length: both spread over every length)."""
+    calibrating, judging = calibration[::4], calibration[2::4]
+    proxy = AgreementProxy(model, task_head, judging or calibration).loss if judge else None
     return StaticCalibration(
-        static_feeds(calibrating, input_names(state.model), STATIC_SAMPLES),
-        judge=judge,
+        static_feeds(calibrating, input_names(model), STATIC_SAMPLES),
+        judge=proxy,
         config=OnnxInt8Static(tolerance=tolerance),
     )
 

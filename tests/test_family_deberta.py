@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import DEBERTA_V3, uneven_masks
+from conftest import DEBERTA_V3, new_inputs, pytorch_logits, uneven_masks
 from transformers import AutoModelForSequenceClassification, DebertaV2Config, DebertaV2ForSequenceClassification
 
 from bertpress.errors import BertpressError
@@ -30,16 +30,8 @@ def _model(**options):
     return model
 
 
-def _inputs():
-    ids = torch.randint(5, 100, (3, 11), generator=torch.Generator().manual_seed(3))
-    attention = torch.ones_like(ids)
-    attention[1, 7:] = 0
-    return {"input_ids": ids, "attention_mask": attention}
-
-
 def _logits(model) -> torch.Tensor:
-    with torch.no_grad():
-        return model(**_inputs()).logits
+    return pytorch_logits(model, new_inputs(3, 11))
 
 
 def test_own_position_projections_shrink_with_the_heads_and_reload(tmp_path):
@@ -94,7 +86,7 @@ def test_onnx_export_of_own_position_projections(tmp_path):
 def test_mask_tuning_refuses_the_convolution_between_layers():
     model = _model(conv_kernel_size=3)
     adapter = get_adapter(model)
-    batch = {**_inputs(), "labels": torch.zeros(3, dtype=torch.long)}
+    batch = {"input_ids": new_inputs(3, 11)["input_ids"], "labels": torch.zeros(3, dtype=torch.long)}
     with pytest.raises(BertpressError, match="convolves layer 0's output"):
         reconstruct(adapter, Masks.ones(adapter), [batch], progress=False)
 

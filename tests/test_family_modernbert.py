@@ -27,17 +27,9 @@ HEAD = 8  # head size of the tiny model
 WIDTH = 32  # its hidden size: the width of each of Wqkv's three blocks
 
 
-def _inputs():
-    """Longer than the local window (8), with padding, so local and global layers differ."""
-    ids = torch.randint(5, 100, (3, 14), generator=torch.Generator().manual_seed(3))
-    attention = torch.ones_like(ids)
-    attention[1, 9:] = 0
-    return {"input_ids": ids, "attention_mask": attention}
-
-
 def _logits(model) -> torch.Tensor:
-    with torch.no_grad():
-        return model(**_inputs()).logits
+    # longer than the local window (8), with padding, so local and global layers differ
+    return pytorch_logits(model, new_inputs(3, 14))
 
 
 def _reloaded(folder):

@@ -83,8 +83,7 @@ def run_task(task: str, shared: Path, args: argparse.Namespace, plots: Path) -> 
                  if not any(report.dense_ms / c.latency_ms >= p["speedup"] and c.metric >= p["metric"] for c in front)]
     chosen = report.candidates[report.chosen] if report.chosen is not None else None
     return {
-        "task": task, "outcome": outcome, "report": report.to_dict(), "machine": machine(), "seq_length": seq_length,
-        "speedup_target": args.speedup, "max_drop": args.max_drop, "time_budget": args.time_budget,
+        "task": task, "outcome": outcome, "report": report.to_dict(), "machine": machine(),
         "chosen": None if chosen is None else {
             "label": chosen.label, "backend": chosen.backend, "metric": chosen.metric,
             "change": chosen.metric - report.dense_metric, "speedup_b32": report.dense_ms / chosen.latency_ms,
@@ -106,13 +105,20 @@ def _vs_fastest_dense(run: dict) -> str:
     return f"{min(dense) / report['candidates'][chosen]['latency_ms']:.2f}x"
 
 
+def _asked(task: str, report: dict) -> str:
+    """The task and what its search was asked for, as its report records it."""
+    floor = ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in report["floor"].items())
+    target = report["target"]
+    goal = f"{target['speedup']}x" if target.get("speedup") else f"{target['latency_ms']} ms"
+    return f"{task} ({target['seq_length']} tokens, {goal}, {floor}, {report['time_budget_s'] / 60:.0f} min)"
+
+
 def write_results(store: dict, args: argparse.Namespace) -> None:
     rows = []
     for task, run in sorted(store["runs"].items()):
         chosen = run["chosen"]
         rows.append([
-            f"{task} ({run.get('seq_length', 128)} tokens, {run.get('speedup_target', args.speedup)}x, "
-            f"max drop {run.get('max_drop', args.max_drop)})", "none" if chosen is None else f"{chosen['label']} on {chosen['backend']}",
+            _asked(task, run["report"]), "none" if chosen is None else f"{chosen['label']} on {chosen['backend']}",
             "" if chosen is None else f"{chosen['metric']:.2f} ({chosen['change']:+.2f})",
             "" if chosen is None else f"{chosen['speedup_b32']:.2f}x", _vs_fastest_dense(run),
             "" if chosen is None else f"{chosen['speedup_b1']:.2f}x",
@@ -125,8 +131,8 @@ def write_results(store: dict, args: argparse.Namespace) -> None:
     plots = "\n\n".join(f"![{task} front](optimize_{task}.png)" for task in sorted(store["runs"]))
     write_section("optimize", "## Search (`benchmarks/optimize.py`)\n\n"
                   f"Machine: {store['machine']}. `bertpress optimize --speedup S --batch-size 32 "
-                  f"--seq-length L --max-drop D --time-budget {args.time_budget} --backend "
-                  f"{args.backends}` on each MiniLM teacher (S, L and D in the task column; L is the task's length: "
+                  f"--seq-length L --max-drop D --time-budget T --backend "
+                  f"{args.backends}` on each MiniLM teacher (L, S, D and T in the task column; L is the task's length: "
                   "a SQuAD window is 384 tokens, judged on the first dev articles as in qa_ner.py). Speedups against dense fp32 PyTorch, and against the dense "
                   "model on its fastest backend, timed in the same run.\n\n"
                   + markdown_table(headers, rows) + "\n\n" + plots)

@@ -41,7 +41,7 @@ def test_the_issue_example_reads_as_written(tmp_path):
 BAD_RECIPES = {
     "empty": ("steps: []\n", "the recipe has no steps"),
     "no steps list": ("prune: {macs: 0.5}\n", "a recipe is a mapping with a 'steps' list"),
-    "unknown step": ("steps:\n  - distil: {}\n", "unknown step 'distil' (steps: distill, drop_layers, export, prune, quantize)"),
+    "unknown step": ("steps:\n  - distil: {}\n", "unknown step 'distil' (steps: distill, distill_static, drop_layers, export, prune, quantize)"),
     "bad field": ("steps:\n  - prune: {macs: 0.5, speed: 2}\n", "step 'prune' has no field 'speed'"),
     "bad value": ("steps:\n  - prune: {macs: half}\n", "step 'prune': field 'macs' must be a number, not 'half'"),
     "bad choice": ("steps:\n  - drop_layers: {count: 1, strategy: middle}\n",

@@ -152,4 +152,7 @@ def test_a_timing_after_other_runtimes_matches_one_taken_alone(tmp_path):
     alone.stdin.close()
     alone.wait(timeout=60)
     after, single = timings["after others"], timings["alone"]
-    assert abs(after.median_ms - single.median_ms) <= max(after.spread_ms, single.spread_ms), timings
+    # Spinning worker threads cost far more than 10%; a half-millisecond timing moves by a few
+    # percent between processes (caches, placement) more than its spread within one shows.
+    allowed = max(after.spread_ms, single.spread_ms, 0.1 * single.median_ms)
+    assert abs(after.median_ms - single.median_ms) <= allowed, timings

@@ -135,7 +135,13 @@ def write_results(store: dict, args: argparse.Namespace) -> None:
                   f"{args.backends}` on each MiniLM teacher (L, S, D and T in the task column; L is the task's length: "
                   "a SQuAD window is 384 tokens, judged on the first dev articles as in qa_ner.py). Speedups against dense fp32 PyTorch, and against the dense "
                   "model on its fastest backend, timed in the same run.\n\n"
-                  + markdown_table(headers, rows) + "\n\n" + plots)
+                  + markdown_table(headers, rows) + _notes(store) + "\n\n" + plots)
+
+
+def _notes(store: dict) -> str:
+    """What ran beside a search, noted by hand in optimize.json (``note``)."""
+    notes = [f"- {task}: {run['note']}" for task, run in sorted(store["runs"].items()) if run.get("note")]
+    return "\n\nWhat ran beside a search:\n\n" + "\n".join(notes) if notes else ""
 
 
 def main() -> None:

@@ -26,6 +26,13 @@ def shared_dir(cli_value: str | None) -> Path:
     return path
 
 
+def kept_models_dir(benchmark: str) -> Path:
+    """Where ``benchmark`` keeps the models it made, outside the repository: $BERTPRESS_CACHE/benchmarks/NAME
+    (default ~/.cache/bertpress)."""
+    root = Path(os.environ.get("BERTPRESS_CACHE") or Path.home() / ".cache" / "bertpress")
+    return root / "benchmarks" / benchmark
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:

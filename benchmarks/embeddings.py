@@ -30,21 +30,22 @@ import json
 import math
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from _results import RESULTS, machine, markdown_table, shared_dir, verdict, write_section  # noqa: E402
+from _results import RESULTS, kept_models_dir, machine, markdown_table, shared_dir, verdict, write_section  # noqa: E402
 
 from bertpress import api  # noqa: E402
 from bertpress.data.sources import load_split  # noqa: E402
 from bertpress.data.tasks import get_task  # noqa: E402
 from bertpress.measure.embeddings import agreement, embed, squad_retrieval, sts_similarity  # noqa: E402
 from bertpress.measure.latency import measure_latency  # noqa: E402
-from bertpress.models.loading import load_tokenizer  # noqa: E402
+from bertpress.data.squad import retrieval_set  # noqa: E402
+from bertpress.models.loading import load_tokenizer, resolve_model  # noqa: E402
 
 STORE = RESULTS.with_name("embeddings.json")
 LAYERS = 6
@@ -245,6 +246,211 @@ def plot(runs: list[dict], dense: dict, path: Path) -> None:
     figure.savefig(path, dpi=120)
 
 
+# --- against the anchors (``--front``) ---------------------------------------------------------
+# The embedding issue's comparison: bertpress's models against what an embedding user has without
+# it, on the texts of embedding_anchors.py (STS-B dev, the first 1,000 SQuAD dev paragraphs, batch
+# 32), each structure on the backends below, every model timed alone in one process.
+FRONT_STORE = RESULTS.with_name("embeddings_front.json")
+ANCHORS = RESULTS.with_name("embedding_anchors.json")
+DENSE_BACKENDS = ("torch-fp32", "onnx-int8", "openvino-int8")  # the dense model's anchors in this environment
+FRONT_BACKENDS = ("torch-fp32", "openvino-int8")  # bertpress's models (OpenVINO int8 is the fastest int8 here)
+TIE = "tie: bertpress dense openvino int8"  # timed in both environments (embedding_anchors.py)
+DISTILL_SAMPLES = 24_000  # texts a front distillation reads (a seeded subset of SQuAD train's 106k)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A model of the front: ``recipe`` applied to ``start`` (another cell, None: all-MiniLM-L6-v2)
+    with ``objective``, calibrated and distilled on SQuAD train's paragraphs and questions."""
+
+    name: str
+    recipe: object = None  # an api.Recipe; None: a static embedder (``distill --static``)
+    start: str | None = None
+    objective: str = "mse"
+
+
+def front_cells() -> list[Cell]:
+    prune = api.PruneStep(macs=0.5)
+    distill = api.DistillStep(teacher="minilm", epochs=1, max_train_samples=DISTILL_SAMPLES)
+    return [
+        Cell("one-shot 0.5", api.Recipe.of(prune)),
+        Cell("gradual 0.5", api.gradual_recipe(prune)),
+        Cell("gradual 0.5 + distill (mse)", api.Recipe.of(distill), start="gradual 0.5"),
+        Cell("gradual 0.5 + distill (similarity)", api.Recipe.of(distill), start="gradual 0.5", objective="similarity"),
+        Cell("static 256 dims"),
+    ]
+
+
+def front_cache(name: str) -> Path:
+    return kept_models_dir("embeddings") / name.replace(" ", "-").replace("(", "").replace(")", "")
+
+
+def make_cell(cell: Cell, squad_train: Path) -> tuple[Path, float | None]:
+    """The cell's model folder, made once (kept in the cache); the seconds making it took, or None when it was kept."""
+    folder = front_cache(cell.name)
+    if (folder / "modules.json").is_file():
+        return folder, None
+    started = time.perf_counter()
+    setup = api.EmbeddingSetup(text_file=str(squad_train), objective=cell.objective)
+    if cell.recipe is None:
+        api.distill_static("minilm", folder, config=api.DistillStaticStep(text_file=str(squad_train)), progress=True)
+    else:
+        start = str(front_cache(cell.start)) if cell.start else "minilm"
+        api.compress(start, None, folder, recipe=cell.recipe, embedding=setup, progress=True)
+    return folder, time.perf_counter() - started
+
+
+class FrontTexts:
+    """The texts every front model is scored and timed on (as embedding_anchors.py reads them)."""
+
+    def __init__(self, shared: Path):
+        self.data = api.DataSource(data_dir=str(shared / "data" / "glue"))
+        self.squad = shared / "data" / "squad" / "dev-v1.1.json"
+        self.sentences = list(load_split(get_task("stsb"), "dev", self.data)["text_a"])[:1500]
+        self.paragraphs = retrieval_set(self.squad)[0][:1000]
+
+    def score(self, model, tokenizer) -> dict:
+        retrieval = squad_retrieval(model, tokenizer, self.squad, max_questions=1000, progress=False).metrics
+        return {
+            "spearman": sts_similarity(model, tokenizer, self.data, progress=False).metrics["spearman"],
+            "ndcg@10": retrieval["ndcg@10"], "recall@10": retrieval["recall@10"],
+            "sentences_per_s": self.throughput(model, tokenizer, self.sentences, 128),
+            "paragraphs_per_s": self.throughput(model, tokenizer, self.paragraphs, 256),
+        }
+
+    @staticmethod
+    def throughput(model, tokenizer, texts: list[str], max_length: int) -> float:
+        """Texts a second at batch 32 (the faster of two passes, after a warm-up batch)."""
+        embed(model, tokenizer, texts[:32], batch_size=32, max_length=max_length, progress=False)
+        seconds = []
+        for _ in range(2):
+            started = time.perf_counter()
+            embed(model, tokenizer, texts, batch_size=32, max_length=max_length, progress=False)
+            seconds.append(time.perf_counter() - started)
+        return round(len(texts) / min(seconds), 2)
+
+
+def backend_model(name: str, folder: Path, backend: str, squad_train: Path):
+    """Cell ``name``'s model (in ``folder``) on ``backend``: exported once into the cache (static
+    int8 calibrated on SQuAD train's text), then loaded. embedding_anchors.py's ``--tie`` is the
+    dense model's openvino-int8 folder."""
+    if backend == "torch-fp32":
+        return api.load_embedder(str(folder))
+    target = front_cache(f"{name} {backend}")
+    if not target.is_dir():
+        api.export(str(folder), target, embedding=True, backend=backend, text=api.EmbeddingSetup(text_file=str(squad_train)))
+    return api.load_embedder(str(target))
+
+
+def run_front(shared: Path, backends: tuple[str, ...], note: str | None) -> None:
+    squad_train = shared / "data" / "squad" / "train-v1.1.json"
+    texts = FrontTexts(shared)
+    tokenizer = load_tokenizer("minilm")
+    store = {"rows": []}
+    cells = [(Cell("dense"), Path(resolve_model("minilm")), 0.0)]
+    cells += [(cell, *make_cell(cell, squad_train)) for cell in front_cells()]  # made first: the timings run alone
+    for cell, folder, seconds in cells:
+        for backend in DENSE_BACKENDS if cell.name == "dense" else backends if cell.recipe is not None else ("torch-fp32",):
+            model = backend_model(cell.name, folder, backend, squad_train)
+            row = {"model": cell.name, "backend": backend, "seconds": seconds, **texts.score(model, tokenizer)}
+            store["rows"].append(row)
+            print(row, flush=True)
+    store.update(machine=machine(), date=datetime.date.today().isoformat(), note=note)
+    FRONT_STORE.write_text(json.dumps(store, indent=2) + "\n")
+    write_front(store)
+
+
+def anchor_rows(store: dict) -> list[dict]:
+    """embedding_anchors.py's rows, their throughputs carried onto this run's clock by the tie
+    model (bertpress's dense openvino-int8, timed in both runs)."""
+    if not ANCHORS.is_file():
+        return []
+    anchors = json.loads(ANCHORS.read_text())
+    here = next((r for r in store["rows"] if (r["model"], r["backend"]) == ("dense", "openvino-int8")), None)
+    there = anchors["rows"].get(TIE)
+    if here is None or there is None:
+        return []
+    scale = {unit: here[unit] / there[unit] for unit in ("sentences_per_s", "paragraphs_per_s")}
+    return [{**row, "model": name, "backend": "(side environment)", "anchor": True,
+             **{unit: round(row[unit] * factor, 2) for unit, factor in scale.items()}}
+            for name, row in anchors["rows"].items() if name != TIE]
+
+
+def write_front(store: dict) -> None:
+    rows = store["rows"] + anchor_rows(store)
+    dense = next(r for r in rows if (r["model"], r["backend"]) == ("dense", "torch-fp32"))
+    anchor = next((r for r in rows if r["model"] == "dense openvino static int8 (sentence-transformers)"), None)
+
+    def speed(r, unit):
+        return r[unit] / (anchor or dense)[unit]
+
+    table = [[r["model"], r["backend"], f"{r['spearman']:.2f}", f"{r['spearman'] - dense['spearman']:+.2f}",
+              f"{r['ndcg@10']:.2f}", f"{r['ndcg@10'] - dense['ndcg@10']:+.2f}", f"{r['recall@10']:.2f}",
+              f"{r['sentences_per_s']:.0f}", f"{r['paragraphs_per_s']:.1f}",
+              f"{speed(r, 'sentences_per_s'):.2f}x / {speed(r, 'paragraphs_per_s'):.2f}x",
+              "" if r.get("seconds") is None else f"{r['seconds']:.0f}"] for r in rows]
+    reference = "sentence-transformers' OpenVINO static int8 route" if anchor else "dense fp32 PyTorch (no anchor run yet)"
+    targets = []
+    if anchor:
+        def within(r):
+            return dense["spearman"] - r["spearman"] <= 1.0 and dense["ndcg@10"] - r["ndcg@10"] <= 1.5
+        ours = [r for r in store["rows"] if r["model"] != "dense"]
+        keep = [r for r in ours if within(r)]
+        best = max(keep, key=lambda r: min(speed(r, "sentences_per_s"), speed(r, "paragraphs_per_s")), default=None)
+        fastest_close = max(ours, key=lambda r: (within(r), min(speed(r, "sentences_per_s"), speed(r, "paragraphs_per_s"))))
+        shown = best or fastest_close
+        targets.append([
+            "bertpress model: >= 2x the anchor's throughput (sentences and paragraphs), within 1.0 STS-B / 1.5 NDCG@10",
+            ">= 2x, <= 1.0 / <= 1.5",
+            f"{shown['model']} on {shown['backend']}: {speed(shown, 'sentences_per_s'):.2f}x / {speed(shown, 'paragraphs_per_s'):.2f}x, "
+            f"{dense['spearman'] - shown['spearman']:.2f} / {dense['ndcg@10'] - shown['ndcg@10']:.2f}",
+            verdict(best is not None and min(speed(best, "sentences_per_s"), speed(best, "paragraphs_per_s")) >= 2),
+        ])
+    m2v = next((r for r in rows if r["model"].startswith("model2vec")), None)
+    static = next((r for r in store["rows"] if r["model"].startswith("static")), None)
+    if m2v and static:
+        targets.append([
+            "static: at least model2vec's STS-B, NDCG@10 and throughput", "",
+            f"{static['spearman']:.2f} vs {m2v['spearman']:.2f}, {static['ndcg@10']:.2f} vs {m2v['ndcg@10']:.2f}, "
+            f"{static['paragraphs_per_s']:.0f} vs {m2v['paragraphs_per_s']:.0f} paragraphs/s",
+            verdict(static["spearman"] >= m2v["spearman"] and static["ndcg@10"] >= m2v["ndcg@10"]
+                    and static["paragraphs_per_s"] >= m2v["paragraphs_per_s"]),
+        ])
+    retrain_free = next((r for r in store["rows"] if (r["model"], r["backend"]) == ("gradual 0.5", "torch-fp32")), None)
+    if retrain_free:
+        targets.append(["0.5 retraining-free (gradual, label-free): STS-B / NDCG@10 drop", "<= 1.0 / <= 1.5",
+                        f"{dense['spearman'] - retrain_free['spearman']:.2f} / {dense['ndcg@10'] - retrain_free['ndcg@10']:.2f}",
+                        verdict(dense["spearman"] - retrain_free["spearman"] <= 1.0 and dense["ndcg@10"] - retrain_free["ndcg@10"] <= 1.5)])
+    side = json.loads(ANCHORS.read_text()) if ANCHORS.is_file() else None
+    text = (
+        f"Machine: {store['machine']}. Model: all-MiniLM-L6-v2. Text for calibration, distillation and static int8: SQuAD "
+        f"train's paragraphs and questions (`--text-file train-v1.1.json`, 256 tokens); distillations read a seeded "
+        f"{DISTILL_SAMPLES:,} of them for 1 epoch. STS-B: dev Spearman x100; retrieval: SQuAD dev, a seeded 1,000 questions "
+        "against all 2,067 paragraphs. Throughput: texts a second at batch 32, the first 1,500 STS-B dev sentences (128 "
+        "tokens) and the first 1,000 SQuAD dev paragraphs (256 tokens), each model alone; x: against " + reference + ". "
+        + (f"Anchors (sentence-transformers' routes, model2vec) ran in a side environment ({', '.join(f'{k} {v}' for k, v in side['versions'].items())}), "
+           "their throughput carried onto this run through bertpress's dense openvino-int8, timed in both. " if side else "")
+        + (f"**Note:** {store['note']}\n\n" if store.get("note") else "\n\n")
+        + (markdown_table(["target", "goal", "measured", ""], targets) + "\n\n" if targets else "")
+        + markdown_table(["model", "backend", "STS-B", "Δ", "NDCG@10", "Δ", "R@10", "sentences/s", "paragraphs/s",
+                          "x sentences / paragraphs", "make s"], table)
+        + "\n\n![NDCG@10 against paragraphs a second](embeddings_front.png)"
+    )
+    write_section("embeddings-front", "## Embedders against the anchors (`benchmarks/embeddings.py --front`)\n\n" + text)
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for r in rows:
+        marker = "*" if r.get("anchor") else ("o" if r["backend"] == "torch-fp32" else "s")
+        axis.scatter(r["paragraphs_per_s"], r["ndcg@10"], marker=marker, s=60 if r.get("anchor") else 30)
+        axis.annotate(f"{r['model']}, {r['backend']}" if not r.get("anchor") else r["model"], (r["paragraphs_per_s"], r["ndcg@10"]),
+                      fontsize=5, xytext=(3, 2), textcoords="offset points")
+    axis.set_xscale("log")
+    axis.axhline(dense["ndcg@10"] - 1.5, color="grey", linewidth=0.7, linestyle="--")
+    axis.set_xlabel("SQuAD dev paragraphs a second, batch 32 (log)")
+    axis.set_ylabel("SQuAD retrieval NDCG@10")
+    figure.tight_layout()
+    figure.savefig(RESULTS.with_name("embeddings_front.png"), dpi=140)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", help="folder with models/ and data/ (default $BERTPRESS_SHARED or ../shared)")
@@ -253,8 +459,15 @@ def main() -> None:
     parser.add_argument("--max-questions", type=int, default=2000)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--no-int8", action="store_true")
+    parser.add_argument("--front", action="store_true",
+                        help="the anchors' comparison instead: SQuAD-text models on every backend against embedding_anchors.json")
+    parser.add_argument("--front-backends", default=",".join(FRONT_BACKENDS))
+    parser.add_argument("--note", help="what else ran on the machine meanwhile (shown with the results)")
     args = parser.parse_args()
     shared = shared_dir(args.shared)
+    if args.front:
+        run_front(shared, tuple(args.front_backends.split(",")), args.note)
+        return
     store = json.loads(STORE.read_text()) if STORE.is_file() else {}
     store["max_questions"] = args.max_questions
     scorer = Scorer(shared, args.max_questions, held_out_sentences(shared))

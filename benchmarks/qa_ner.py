@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -37,7 +36,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
-from _results import RESULTS, machine, markdown_table, shared_dir, verdict, write_section  # noqa: E402
+from _results import RESULTS, kept_models_dir, machine, markdown_table, shared_dir, verdict, write_section  # noqa: E402
 from teachers import teacher_dir  # noqa: E402
 
 from bertpress import api  # noqa: E402
@@ -87,8 +86,7 @@ def recipe(variant: str, ratio: float, distill: api.DistillStep) -> api.Recipe:
 
 def kept_models(task: str, ratio: float, variant: str) -> Path:
     """Where a cell's compressed model is kept for ``--retime`` (outside the repository)."""
-    cache = Path(os.environ.get("BERTPRESS_CACHE") or Path.home() / ".cache" / "bertpress")
-    return cache / "benchmarks" / "qa_ner" / f"{task}-{variant}-{ratio}"
+    return kept_models_dir("qa_ner") / f"{task}-{variant}-{ratio}"
 
 
 def run(task: str, ratio: float, variant: str, teacher: Path, data: api.DataSource, distill: api.DistillStep) -> dict:

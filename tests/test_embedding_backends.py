@@ -100,6 +100,7 @@ def test_the_folder_is_laid_out_as_sentence_transformers_reads_it(name, exports)
     assert {"modules.json", "1_Pooling", "2_Normalize", "sentence_bert_config.json", "config.json", "tokenizer.json",
             "README.md", backend.runtime} <= root
     assert not root & {"model.safetensors", "pytorch_model.bin"}  # the folder holds the one model asked for
+    assert f"in {ST_DEFAULT[backend.runtime][2]} (" in (folder / "README.md").read_text()  # the card names its runtime
     # sentence-transformers' own lookup finds the file: the default one without a file name, any with it
     target, pattern, label = ST_DEFAULT[backend.runtime]
     options = {} if backend.file == target else {"file_name": backend.file}

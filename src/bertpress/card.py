@@ -88,7 +88,7 @@ def export_card(report: dict, model: str | None, task: str | None, embedder: boo
     int8_diff = _number(report["int8_max_abs_diff"]) if int8 else "-"
     rows = [[f"`{report['file']}`", report["size_mb"], _number(report["max_abs_diff"]), int8_diff]]
     sections = [
-        f"# {_short(base)} in ONNX ({f'{int8} int8' if int8 else 'fp32'})",
+        f"# {_short(base)} in {'OpenVINO' if report['file'].endswith('.xml') else 'ONNX'} ({f'{int8} int8' if int8 else 'fp32'})",
         f"{_link(base)} exported by `bertpress export` (opset {report['opset']}, dynamic batch and sequence "
         f"axes, inputs {', '.join(report['inputs'])}) and checked against PyTorch on a batch of "
         f"{' x '.join(map(str, report['check_shape']))} tokens:",

@@ -116,7 +116,7 @@ def fill_task_lengths(args: argparse.Namespace) -> None:
         args.seq_length = getattr(args, "max_length", None) or (task.max_length if task else DEFAULT_LENGTH)
 
 
-def add_embedding_options(parser: argparse.ArgumentParser) -> None:
+def add_embedding_options(parser: argparse.ArgumentParser):
     """Compressing a sentence-embedding model from unlabeled text (see ``steps.workload.EmbeddingSetup``)."""
     group = add_embedding_text_options(
         parser,
@@ -125,10 +125,12 @@ def add_embedding_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--embedding-loss",
-        choices=("mse", "cosine"),
+        choices=("mse", "cosine", "similarity"),
         default="mse",
-        help="how embeddings are compared in pruning statistics and distillation (default mse)",
+        help="how embeddings are compared in pruning statistics and distillation (default mse; similarity: "
+        "cosine plus each text's cosine similarities to the rest of its batch, the structure retrieval ranks by)",
     )
+    return group
 
 
 def add_embedding_text_options(parser: argparse.ArgumentParser, embedding_help: str):
@@ -163,11 +165,16 @@ def embedding_setup(args: argparse.Namespace, calibrates: bool = True):
     if not args.embedding:
         if args.text_file is not None:
             raise BertpressError("--text-file is unlabeled text for a sentence embedder: add --embedding")
+        if getattr(args, "data_file", None) is not None:
+            raise BertpressError("--data-file is the retrieval file a sentence embedder is scored on: add --embedding")
         return None
     task = getattr(args, "task", None)  # export and bench take no task
     if args.text_file is None and task is None and calibrates:
         print(f"bertpress {args.command}: no --text-file or --task: calibrating on {SAMPLE_NAME}", file=sys.stderr)
-    return EmbeddingSetup(args.text_file, args.text_column, args.pooling, getattr(args, "embedding_loss", "mse"))
+    retrieval = {"retrieval_file": args.data_file} if getattr(args, "data_file", None) else {}
+    if getattr(args, "max_questions", None):
+        retrieval["max_questions"] = args.max_questions
+    return EmbeddingSetup(args.text_file, args.text_column, args.pooling, getattr(args, "embedding_loss", "mse"), **retrieval)
 
 
 def emit(args: argparse.Namespace, report: Report) -> None:

@@ -6,14 +6,17 @@ from __future__ import annotations
 import argparse
 
 from ..runtime.backends import BACKEND_NAMES
+from ..data.tasks import EMBEDDING_METRICS
 from .bench import _backend, comma_list
 from .common import (
     add_calibration_options,
     add_data_options,
+    add_embedding_options,
     add_json_option,
     add_output_options,
     calibration,
     data_source,
+    embedding_setup,
     emit,
     number,
     positive_int,
@@ -54,7 +57,16 @@ def register(subparsers) -> None:
     search.add_argument(
         "--min-time", type=number, default=1.0, metavar="SECONDS", help="timing per latency measurement (default 1)"
     )
-    add_data_options(parser)
+    add_data_options(parser, task_required=False)
+    group = add_embedding_options(parser)
+    group.add_argument(
+        "--metric", choices=EMBEDDING_METRICS, metavar="M",
+        help=f"the score a sentence embedder is ranked and floored by: {', '.join(EMBEDDING_METRICS)} (default "
+        "ndcg@10 with --data-file, else stsb with --data-dir, else agreement with the original)",
+    )
+    group.add_argument("--data-file", metavar="FILE", help="the SQuAD v1.1 JSON file retrieval is scored on (e.g. dev-v1.1.json)")
+    group.add_argument("--max-questions", type=positive_int, metavar="N",
+                       help="retrieval: a seeded subset of the questions, against all paragraphs (default 1000)")
     add_calibration_options(parser)
     add_json_option(parser)
     parser.set_defaults(run=run)
@@ -81,4 +93,6 @@ def run(args: argparse.Namespace) -> None:
         min_run_time=args.min_time,
         overwrite=args.overwrite,
         on_report=lambda report: emit(args, report),  # printed even when no model meets the target
+        embedding=embedding_setup(args),
+        metric=args.metric,
     )

@@ -14,6 +14,10 @@ from ..errors import BertpressError
 # Light constants the command line's help reads (importing data.sources would load datasets).
 GLUE_DIR_ENV = "BERTPRESS_GLUE_DIR"  # the GLUE folder when no --data-dir is given
 RETRIEVAL_TASK = "squad-retrieval"  # a sentence embedder's SQuAD retrieval (measure.embeddings), not in TASKS
+# The scores of retrieval (``measure.embeddings.retrieval_metrics``), and every score an embedder
+# can be ranked by (STS-B: the Spearman of its cosine similarities; agreement: with the original).
+RETRIEVAL_METRICS = ("ndcg@10", "mrr@10", "recall@10", "recall@1")
+EMBEDDING_METRICS = ("stsb", *RETRIEVAL_METRICS, "agreement")
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,6 @@ from pathlib import Path
 
 from ..data.calibration import Calibration
 from ..data.sources import DataSource
-from ..data.tasks import get_task
 from ..errors import BertpressError, first_line
 from ..measure.agreement import AgreementProxy
 from ..measure.cost import MacsBudget, resolve_budget
@@ -53,7 +52,7 @@ from ..steps import DistillStep, apply_step
 from ..steps.backends import deploy, deployed_size_mb
 from ..steps.runner import prepare, save_state
 from ..steps.state import State
-from ..steps.workload import TaskWorkload
+from ..steps.workload import EmbeddingSetup, EmbeddingWorkload, TaskWorkload, make_workload
 from . import policy
 from .candidates import LADDER, Structure, candidate_recipe
 from .goals import Floor, Target
@@ -167,8 +166,8 @@ class _Prices:
 class Search:
     """One optimize run; ``run()`` returns its report (see the module's docstring)."""
 
-    def __init__(self, model: str, task: str, *, target: Target, floor: Floor, time_budget_s: float,
-                 backends: list[str], data: DataSource, calibration: Calibration, distill: bool,
+    def __init__(self, model: str, workload: Workload, *, target: Target, floor: Floor, time_budget_s: float,
+                 backends: list[str], calibration: Calibration, distill: bool,
                  layer_drop: bool, min_run_time: float, progress: bool, workdir: Path):
         self.model_name, self.target, self.floor, self.backends = model, target, floor, backends
         self.calibration, self.distill, self.layer_drop, self.workdir = calibration, distill, layer_drop, workdir
@@ -176,7 +175,7 @@ class Search:
         self.setting = LatencySetting(target.batch_size, target.seq_length, min_run_time=min_run_time)
         # A candidate's two timings: at the target batch, and at batch 1.
         self.side_by_side = _SideBySide({"target": self.setting, "b1": replace(self.setting, batch_size=1)})
-        self.workload = TaskWorkload(task, data)
+        self.workload = workload
         self.candidates: list[CandidateResult] = []
         self.saved: dict[int, tuple[_Built, State]] = {}  # candidate index → how to save it
         self.rungs_made: dict[float, _Built] = {}  # ladder rung → its retraining-free structure
@@ -443,6 +442,13 @@ class Search:
         save_state(state, recipe, candidate, model_folder)
 
 
+def _default_embedding_metric(workload: EmbeddingWorkload) -> str:
+    """Retrieval where a retrieval file was given, else STS-B where GLUE data is at hand, else agreement."""
+    if workload.setup.retrieval_file is not None:
+        return "ndcg@10"
+    return "stsb" if workload.with_sts else "agreement"
+
+
 def _minutes(seconds: float) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
@@ -454,9 +460,12 @@ def _record(result: CandidateResult, timings: dict[str, Timing]) -> None:
     result.latency_b1_ms = round(timings["b1"].median_ms, 3)
 
 
+Workload = TaskWorkload | EmbeddingWorkload
+
+
 def optimize(
     model: str,
-    task: str,
+    task: str | None,
     output: str | Path,
     *,
     target: Target,
@@ -471,9 +480,16 @@ def optimize(
     overwrite: bool = False,
     progress: bool = True,
     on_report: Callable[[OptimizeReport], None] | None = None,
+    embedding: EmbeddingSetup | None = None,
+    metric: str | None = None,
 ) -> OptimizeReport:
     """Search for the most accurate model of ``model`` on ``task`` meeting ``target`` and ``floor``
     within ``time_budget_s``; write the front and the chosen model to ``output``.
+
+    ``embedding``: ``model`` is a sentence embedder, compressed from ``embedding``'s text and ranked
+    by ``metric``: stsb (needs ``data``'s GLUE folder), ndcg@10 or another retrieval score (needs
+    ``embedding.retrieval_file``), or agreement with the original; by default the first of those
+    whose data is at hand.
 
     Raises ``NoModelMeetsTarget`` (after writing the front, without ``model/``) when no candidate
     meets both.
@@ -484,13 +500,18 @@ def optimize(
         raise BertpressError(f"unknown backend '{unknown[0]}' (choose from {', '.join(BACKENDS)})")
     if time_budget_s < MIN_BUDGET_S:
         raise BertpressError(f"a time budget of {time_budget_s:.0f} s is too small for one candidate (at least {MIN_BUDGET_S:.0f} s)")
-    inputs = [model, *data.input_paths()]  # no output may replace what the search reads
+    if metric is not None and embedding is None:
+        raise BertpressError("--metric chooses a sentence embedder's score: add --embedding (a task model is ranked by its task's metric)")
+    workload = make_workload(task, data, embedding)
+    if embedding is not None:
+        workload = EmbeddingWorkload(embedding, task, data, metric or _default_embedding_metric(workload))
+    inputs = [model, *workload.input_paths()]  # no output may replace what the search reads
     check_output(output, overwrite=overwrite, inputs=inputs)
-    calibration = calibration.for_task(get_task(task))
+    calibration = calibration.for_task(workload.task)
     target = replace(target, seq_length=target.seq_length or calibration.max_length)  # a SQuAD window: 384
     with tempfile.TemporaryDirectory(prefix="bertpress-optimize-") as scratch:
         search = Search(
-            model, task, target=target, floor=floor, time_budget_s=time_budget_s, backends=backends, data=data,
+            model, workload, target=target, floor=floor, time_budget_s=time_budget_s, backends=backends,
             calibration=calibration, distill=distill, layer_drop=layer_drop,
             min_run_time=min_run_time, progress=progress, workdir=Path(scratch),
         )

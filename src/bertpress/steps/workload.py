@@ -18,11 +18,12 @@ from datasets import Dataset, Value
 
 from ..data.calibration import Calibration, calibration_batches, held_out_batches
 from ..data.sources import DataSource, load_split
-from ..data.tasks import Columns, Task, get_task
-from ..data.texts import TextSource, split_texts, text_length
+from ..data.tasks import EMBEDDING_METRICS, RETRIEVAL_METRICS, Columns, Task, get_task
+from ..data.squad import retrieval_set
+from ..data.texts import PASSAGE_LENGTH, TextSource, split_texts, text_length
 from ..data.tokenize import batches, encode
 from ..errors import BertpressError
-from ..measure.embeddings import agreement, embed, sts_similarity
+from ..measure.embeddings import agreement, embed, squad_retrieval, sts_similarity
 from ..measure.evaluate import evaluate
 from ..models.embedder import load_embedder, save_embedder
 from ..models.task_heads import Embedding, TaskHead, task_head_for, with_fisher_noise
@@ -95,12 +96,16 @@ class EmbeddingSetup:
     text_file: str | None = None  # one text per line, or a table with ``text_column``
     text_column: str | None = None
     pooling: str | None = None  # replaces the folder's pooling (or stands in for a missing one)
-    objective: str = "mse"  # how embeddings are compared: mse or cosine (``models.heads.Embedding``)
+    objective: str = "mse"  # how embeddings are compared: mse, cosine or similarity (``models.task_heads.Embedding``)
     held_out: int = 512  # texts kept out of calibration to judge agreement on
+    retrieval_file: str | None = None  # a SQuAD JSON file: scores add retrieval of its paragraphs by its questions
+    max_questions: int | None = 1000  # retrieval: a seeded subset of the questions, against all paragraphs
 
     def __post_init__(self):
         if self.pooling is not None:
             Pooling(self.pooling)  # refuses an unknown mode now, not after loading
+        if self.retrieval_file is not None:
+            retrieval_set(self.retrieval_file)  # a bad file is refused before any model loads
 
 
 # The pseudo-task of an embedding workload: single texts, no labels.
@@ -117,15 +122,38 @@ class EmbeddingWorkload:
     name = "embedding"
     label_type = Value("float32")  # target embeddings, or NaN: there are no class labels
 
-    def __init__(self, setup: EmbeddingSetup, task_name: str | None = None, data: DataSource = DataSource()):
+    def __init__(self, setup: EmbeddingSetup, task_name: str | None = None, data: DataSource = DataSource(),
+                 metric: str = "agreement"):
         self.setup, self.task_name, self.data = setup, task_name, data
         task = None if setup.text_file else task_name  # a text file wins; the task still gives STS-B
         self.source = TextSource(setup.text_file, setup.text_column, task, data)
-        self.task = replace(EMBEDDING_TASK, max_length=text_length(setup.text_file))  # passages: 256 tokens
+        main_metric = self._main_metric(metric)
+        self.task = replace(EMBEDDING_TASK, max_length=text_length(setup.text_file), main_metric=main_metric,
+                            metrics=tuple(dict.fromkeys(("agreement", main_metric))))  # passages: 256 tokens
         self.task_head: Embedding | None = None  # known once the model (and its pooling) is loaded
         self._texts: list[str] | None = None
         self._held_out: list[str] = []
         self._reference: torch.Tensor | None = None  # the starting model's embeddings of the held-out texts
+
+    @property
+    def with_sts(self) -> bool:
+        """STS-B is scored when GLUE data is at hand (``--data-dir``, $BERTPRESS_GLUE_DIR, or task stsb)."""
+        return self.task_name == "stsb" or bool(self.data.glue_dir)
+
+    def _main_metric(self, metric: str) -> str:
+        """The score a search ranks by: ``metric`` as the user names it (stsb, ndcg@10 or another
+        retrieval score, agreement) as the scorer names it; refused where its data is missing."""
+        if metric == "stsb":
+            if not self.with_sts:
+                raise BertpressError("--metric stsb needs the GLUE data: --data-dir DIR (with STS-B/dev.tsv)")
+            return "spearman"
+        if metric in RETRIEVAL_METRICS:
+            if self.setup.retrieval_file is None:
+                raise BertpressError(f"--metric {metric} needs a retrieval file: --data-file (a SQuAD JSON file such as dev-v1.1.json)")
+            return metric
+        if metric != "agreement":
+            raise BertpressError(f"unknown embedding metric '{metric}' (known: {', '.join(EMBEDDING_METRICS)})")
+        return metric
 
     def texts(self) -> list[str]:
         if self._texts is None:
@@ -167,14 +195,20 @@ class EmbeddingWorkload:
 
     def scorer(self, tokenizer, max_length: int, progress: bool) -> Callable[[Any], dict[str, float]]:
         """Agreement with the starting model on the held-out texts; STS-B dev Spearman of cosine
-        similarity too when GLUE data is at hand (``--data-dir``, $BERTPRESS_GLUE_DIR, or task stsb)."""
-        with_sts = self.task_name == "stsb" or bool(self.data.glue_dir)
+        similarity too when GLUE data is at hand (``with_sts``), and retrieval scores (recall,
+        MRR and NDCG at 10) when a retrieval file was given."""
+        retrieval = self.setup.retrieval_file
 
         def score(model) -> dict[str, float]:
             mine = embed(model, tokenizer, self._held_out, max_length=max_length, progress=False)
             metrics = {"agreement": agreement(mine, self._reference)}
-            if with_sts:
+            if self.with_sts:
                 metrics |= sts_similarity(model, tokenizer, self.data, max_length=max_length, progress=progress).metrics
+            if retrieval is not None:
+                metrics |= squad_retrieval(
+                    model, tokenizer, retrieval, max_questions=self.setup.max_questions,
+                    max_length=max(max_length, PASSAGE_LENGTH), progress=progress,
+                ).metrics
             return metrics
 
         return score
@@ -193,9 +227,9 @@ class EmbeddingWorkload:
         return self.source.describe()
 
     def input_paths(self) -> tuple[str, ...]:
-        """The local files and folders the workload reads: the text file, and the task's data."""
-        text = (self.setup.text_file,) if self.setup.text_file else ()
-        return text + self.data.input_paths()
+        """The local files and folders the workload reads: the text and retrieval files, and the task's data."""
+        files = tuple(path for path in (self.setup.text_file, self.setup.retrieval_file) if path)
+        return files + self.data.input_paths()
 
     def fingerprint(self) -> dict:
         return {"task": self.name, "texts": self.calibration_source, "setup": to_plain(self.setup), "data": to_plain(self.data)}

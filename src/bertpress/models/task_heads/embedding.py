@@ -59,12 +59,26 @@ class Embedding(TaskHead):
         return 100 * float(F.cosine_similarity(scores.float(), reference.float(), dim=-1).mean())
 
     def _distance(self, scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self.objective == "mse":
+            return (scores - targets).pow(2).mean(-1)
+        cosine = 1 - F.cosine_similarity(scores, targets, dim=-1)
         if self.objective == "cosine":
-            return 1 - F.cosine_similarity(scores, targets, dim=-1)
-        return (scores - targets).pow(2).mean(-1)
+            return cosine
+        return cosine + RELATION_WEIGHT * _relation_error(scores, targets)
 
 
-OBJECTIVES = ("mse", "cosine")
+OBJECTIVES = ("mse", "cosine", "similarity")
+# The weight of the in-batch similarity term of the ``similarity`` objective against its cosine
+# term: a retrieval ranks texts by differences of cosine similarity far smaller than the cosine
+# distance of a pruned model's embedding to the original's.
+RELATION_WEIGHT = 10.0
+
+
+def _relation_error(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per example: the mean squared difference between its cosine similarities to the batch's
+    other texts and the reference's (the similarity structure a retrieval ranks by)."""
+    mine, theirs = F.normalize(scores, dim=-1), F.normalize(targets, dim=-1)
+    return (mine @ mine.T - theirs @ theirs.T).pow(2).mean(-1)
 
 
 def with_fisher_noise(embeddings: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

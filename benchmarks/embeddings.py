@@ -403,28 +403,33 @@ def write_front(store: dict) -> None:
         ours = [r for r in store["rows"] if r["model"] != "dense"]
         keep = [r for r in ours if within(r)]
         best = max(keep, key=lambda r: min(speed(r, "sentences_per_s"), speed(r, "paragraphs_per_s")), default=None)
-        fastest_close = max(ours, key=lambda r: (within(r), min(speed(r, "sentences_per_s"), speed(r, "paragraphs_per_s"))))
-        shown = best or fastest_close
-        targets.append([
-            "bertpress model: >= 2x the anchor's throughput (sentences and paragraphs), within 1.0 STS-B / 1.5 NDCG@10",
-            ">= 2x, <= 1.0 / <= 1.5",
-            f"{shown['model']} on {shown['backend']}: {speed(shown, 'sentences_per_s'):.2f}x / {speed(shown, 'paragraphs_per_s'):.2f}x, "
-            f"{dense['spearman'] - shown['spearman']:.2f} / {dense['ndcg@10'] - shown['ndcg@10']:.2f}",
-            verdict(best is not None and min(speed(best, "sentences_per_s"), speed(best, "paragraphs_per_s")) >= 2),
-        ])
+        # with none within the limits: the most accurate at least as fast as the anchor on both texts
+        faster = [r for r in ours if min(speed(r, "sentences_per_s"), speed(r, "paragraphs_per_s")) >= 1]
+        shown = best or max(faster, key=lambda r: r["ndcg@10"] + r["spearman"], default=None)
+        if shown is not None:
+            targets.append([
+                "bertpress model: >= 2x the anchor's throughput (sentences and paragraphs), within 1.0 STS-B / 1.5 NDCG@10",
+                ">= 2x, <= 1.0 / <= 1.5",
+                f"{shown['model']} on {shown['backend']}: {speed(shown, 'sentences_per_s'):.2f}x / {speed(shown, 'paragraphs_per_s'):.2f}x, "
+                f"{dense['spearman'] - shown['spearman']:.2f} / {dense['ndcg@10'] - shown['ndcg@10']:.2f}",
+                verdict(best is not None and min(speed(best, "sentences_per_s"), speed(best, "paragraphs_per_s")) >= 2),
+            ])
     m2v = next((r for r in rows if r["model"].startswith("model2vec")), None)
-    static = next((r for r in store["rows"] if r["model"].startswith("static")), None)
+    # the same harness as model2vec's where the anchors ran: sentence-transformers' StaticEmbedding
+    static = next((r for r in rows if r["model"].startswith("bertpress static")), None) or next(
+        (r for r in store["rows"] if r["model"].startswith("static")), None)
     if m2v and static:
         targets.append([
-            "static: at least model2vec's STS-B, NDCG@10 and throughput", "",
+            f"static ({static['model']}): at least model2vec's STS-B, NDCG@10 and throughput", "",
             f"{static['spearman']:.2f} vs {m2v['spearman']:.2f}, {static['ndcg@10']:.2f} vs {m2v['ndcg@10']:.2f}, "
             f"{static['paragraphs_per_s']:.0f} vs {m2v['paragraphs_per_s']:.0f} paragraphs/s",
             verdict(static["spearman"] >= m2v["spearman"] and static["ndcg@10"] >= m2v["ndcg@10"]
                     and static["paragraphs_per_s"] >= m2v["paragraphs_per_s"]),
         ])
-    retrain_free = next((r for r in store["rows"] if (r["model"], r["backend"]) == ("gradual 0.5", "torch-fp32")), None)
+    free = [r for r in store["rows"] if r["backend"] == "torch-fp32" and "0.5" in r["model"] and "distill" not in r["model"]]
+    retrain_free = max(free, key=lambda r: r["spearman"] + r["ndcg@10"], default=None)
     if retrain_free:
-        targets.append(["0.5 retraining-free (gradual, label-free): STS-B / NDCG@10 drop", "<= 1.0 / <= 1.5",
+        targets.append([f"0.5 retraining-free, label-free ({retrain_free['model']}): STS-B / NDCG@10 drop", "<= 1.0 / <= 1.5",
                         f"{dense['spearman'] - retrain_free['spearman']:.2f} / {dense['ndcg@10'] - retrain_free['ndcg@10']:.2f}",
                         verdict(dense["spearman"] - retrain_free["spearman"] <= 1.0 and dense["ndcg@10"] - retrain_free["ndcg@10"] <= 1.5)])
     side = json.loads(ANCHORS.read_text()) if ANCHORS.is_file() else None
@@ -450,8 +455,10 @@ def write_front(store: dict) -> None:
         axis.annotate(f"{r['model']}, {r['backend']}" if not r.get("anchor") else r["model"], (r["paragraphs_per_s"], r["ndcg@10"]),
                       fontsize=5, xytext=(3, 2), textcoords="offset points")
     axis.set_xscale("log")
-    axis.axhline(dense["ndcg@10"] - 1.5, color="grey", linewidth=0.7, linestyle="--")
-    axis.set_xlabel("SQuAD dev paragraphs a second, batch 32 (log)")
+    axis.axhline(dense["ndcg@10"] - 1.5, color="grey", linewidth=0.7, linestyle="--")  # the quality limit
+    if anchor:  # the speed target: twice the anchor's paragraphs a second
+        axis.axvline(2 * anchor["paragraphs_per_s"], color="grey", linewidth=0.7, linestyle=":")
+    axis.set_xlabel("SQuAD dev paragraphs a second, batch 32 (log); dotted: 2x the OpenVINO static int8 route")
     axis.set_ylabel("SQuAD retrieval NDCG@10")
     figure.tight_layout()
     figure.savefig(RESULTS.with_name("embeddings_front.png"), dpi=140)

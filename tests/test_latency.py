@@ -152,7 +152,8 @@ def test_a_timing_after_other_runtimes_matches_one_taken_alone(tmp_path):
     alone.stdin.close()
     alone.wait(timeout=60)
     after, single = timings["after others"], timings["alone"]
-    # Spinning worker threads cost far more than 10%; a half-millisecond timing moves by a few
-    # percent between processes (caches, placement) more than its spread within one shows.
-    allowed = max(after.spread_ms, single.spread_ms, 0.1 * single.median_ms)
+    # A one-millisecond timing moves between processes (caches, placement) more than its spread
+    # within one shows: 6% and then 16% in two CI runs on this shared 2-core machine. Spinning
+    # worker threads, what this guards against, would hold both cores while the subject runs.
+    allowed = max(after.spread_ms, single.spread_ms, 0.25 * single.median_ms)
     assert abs(after.median_ms - single.median_ms) <= allowed, timings

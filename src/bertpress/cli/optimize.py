@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..runtime.backends import BACKEND_NAMES
 from ..data.tasks import EMBEDDING_METRICS
+from ..runtime.backends import BACKEND_NAMES
 from .bench import _backend, comma_list
 from .common import (
     add_calibration_options,

@@ -52,7 +52,7 @@ from ..steps import DistillStep, apply_step
 from ..steps.backends import deploy, deployed_size_mb
 from ..steps.runner import prepare, save_state
 from ..steps.state import State
-from ..steps.workload import EmbeddingSetup, EmbeddingWorkload, TaskWorkload, make_workload
+from ..steps.workload import EmbeddingSetup, EmbeddingWorkload, TaskWorkload, default_embedding_metric, make_workload
 from . import policy
 from .candidates import LADDER, Structure, candidate_recipe
 from .goals import Floor, Target
@@ -442,13 +442,6 @@ class Search:
         save_state(state, recipe, candidate, model_folder)
 
 
-def _default_embedding_metric(workload: EmbeddingWorkload) -> str:
-    """Retrieval where a retrieval file was given, else STS-B where GLUE data is at hand, else agreement."""
-    if workload.setup.retrieval_file is not None:
-        return "ndcg@10"
-    return "stsb" if workload.with_sts else "agreement"
-
-
 def _minutes(seconds: float) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
@@ -500,11 +493,12 @@ def optimize(
         raise BertpressError(f"unknown backend '{unknown[0]}' (choose from {', '.join(BACKENDS)})")
     if time_budget_s < MIN_BUDGET_S:
         raise BertpressError(f"a time budget of {time_budget_s:.0f} s is too small for one candidate (at least {MIN_BUDGET_S:.0f} s)")
-    if metric is not None and embedding is None:
-        raise BertpressError("--metric chooses a sentence embedder's score: add --embedding (a task model is ranked by its task's metric)")
-    workload = make_workload(task, data, embedding)
-    if embedding is not None:
-        workload = EmbeddingWorkload(embedding, task, data, metric or _default_embedding_metric(workload))
+    if embedding is None:
+        if metric is not None:
+            raise BertpressError("--metric chooses a sentence embedder's score: add --embedding (a task model is ranked by its task's metric)")
+        workload = make_workload(task, data, None)
+    else:
+        workload = EmbeddingWorkload(embedding, task, data, metric or default_embedding_metric(embedding, task, data))
     inputs = [model, *workload.input_paths()]  # no output may replace what the search reads
     check_output(output, overwrite=overwrite, inputs=inputs)
     calibration = calibration.for_task(workload.task)

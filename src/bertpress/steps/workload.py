@@ -137,8 +137,7 @@ class EmbeddingWorkload:
 
     @property
     def with_sts(self) -> bool:
-        """STS-B is scored when GLUE data is at hand (``--data-dir``, $BERTPRESS_GLUE_DIR, or task stsb)."""
-        return self.task_name == "stsb" or bool(self.data.glue_dir)
+        return _sts_at_hand(self.task_name, self.data)
 
     def _main_metric(self, metric: str) -> str:
         """The score a search ranks by: ``metric`` as the user names it (stsb, ndcg@10 or another
@@ -233,6 +232,19 @@ class EmbeddingWorkload:
 
     def fingerprint(self) -> dict:
         return {"task": self.name, "texts": self.calibration_source, "setup": to_plain(self.setup), "data": to_plain(self.data)}
+
+
+def _sts_at_hand(task_name: str | None, data: DataSource) -> bool:
+    """STS-B is scored when GLUE data is at hand (``--data-dir``, $BERTPRESS_GLUE_DIR, or task stsb)."""
+    return task_name == "stsb" or bool(data.glue_dir)
+
+
+def default_embedding_metric(setup: EmbeddingSetup, task_name: str | None, data: DataSource) -> str:
+    """What a search ranks an embedder by when not told: retrieval where a retrieval file was
+    given, else STS-B where GLUE data is at hand, else agreement with the original."""
+    if setup.retrieval_file is not None:
+        return "ndcg@10"
+    return "stsb" if _sts_at_hand(task_name, data) else "agreement"
 
 
 def make_workload(task: str | None, data: DataSource, embedding: EmbeddingSetup | None):

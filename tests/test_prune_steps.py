@@ -1,14 +1,17 @@
 """Search, rearrangement and reconstruction, each on its own."""
 
+import contextlib
+
 import pytest
 import torch
-from conftest import tiny_model
+from conftest import FAMILIES, tiny_model
 
 from bertpress.measure.cost import MacsCost
 from bertpress.models.adapters import get_adapter
 from bertpress.models.task_heads import SequenceClassification
 from bertpress.models.hooks import hooks
 from bertpress.models.shrink import shrink
+from bertpress.prune import fisher
 from bertpress.prune.fisher import collect_mask_gradients
 from bertpress.prune.masks import Masks, apply_masks
 from bertpress.prune.rearrange import rearrange
@@ -70,6 +73,18 @@ def test_mask_gradients_are_repeatable_and_leave_weights_trainable():
     assert all(torch.equal(a, b) for a, b in zip(first.heads + first.neurons, second.heads + second.neurons))
     assert first.heads[0].shape == (4, 4) and first.neurons[0].shape == (4, 64)
     assert all(p.requires_grad for p in model.parameters())
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))  # ModernBERT too: its Fisher pass runs (only tuning refuses it)
+def test_recomputing_activations_leaves_the_mask_gradients_unchanged(family, monkeypatch):
+    """Fisher recomputes each layer in backward (to bound memory); the statistics must not move."""
+    adapter = get_adapter(tiny_model(family))
+    recomputed = collect_mask_gradients(adapter, random_batches(), SequenceClassification(2), progress=False)
+    monkeypatch.setattr(fisher, "recomputed_layers", lambda adapter: contextlib.nullcontext())
+    kept = collect_mask_gradients(adapter, random_batches(), SequenceClassification(2), progress=False)
+    for a, b in zip(recomputed.heads + recomputed.neurons, kept.heads + kept.neurons):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    assert "forward" not in vars(adapter.layer(0))  # the layers are as they were
 
 
 def pruned_masks(adapter, seed=0) -> Masks:

@@ -20,20 +20,32 @@ from bertpress.steps.workload import TaskWorkload
 SETTING = LatencySetting(2, 8, min_run_time=0.01)
 
 
-@pytest.fixture
-def prepared(model_dir, rte_dir, tmp_path):
+def prepare_rte(model_dir, rte_dir, tmp_path, time_dense=False):
     workload = TaskWorkload("rte", DataSource(data_dir=str(rte_dir)))
     network = workload.load(str(model_dir))
     return prepare(network, load_tokenizer(str(model_dir)), workload, Calibration(num_samples=32), SETTING, tmp_path,
-                   progress=False, timings={})
+                   progress=False, timings={}, time_dense=time_dense)
+
+
+@pytest.fixture
+def prepared(model_dir, rte_dir, tmp_path):
+    return prepare_rte(model_dir, rte_dir, tmp_path)
 
 
 def test_prepare_gives_one_state_and_the_dense_measurement(prepared):
     state, baseline = prepared.state, prepared.baseline
     assert state.original is not state.model  # a copy: the steps change the model in place
-    assert state.reference.latency_ms == baseline.latency_ms > 0 and baseline.latency_spread_ms >= 0
     assert state.reference.params == baseline.params and "accuracy" in baseline.metrics
     assert state.calibration and state.score is not None and "prepare" in state.timings_s
+    # Timed only where a latency budget needs it: the final model is timed beside the dense one anyway.
+    assert state.reference.latency_ms is baseline.latency_ms is None
+
+
+def test_prepare_times_the_dense_model_for_a_latency_budget(model_dir, rte_dir, tmp_path):
+    prepared = prepare_rte(model_dir, rte_dir, tmp_path, time_dense=True)
+    assert prepared.state.reference.latency_ms == prepared.baseline.latency_ms > 0
+    assert prepared.baseline.latency_spread_ms >= 0
+    assert api.Recipe.of(PruneStep(latency=0.5)).times_dense and not api.Recipe.of(PruneStep(macs=0.5)).times_dense
 
 
 def test_a_price_and_its_prune_share_one_mask_search(prepared, monkeypatch):

@@ -194,7 +194,7 @@ class Reference:
     heads_per_layer: list[int]
     neurons_per_layer: list[int]
     params: int
-    latency_ms: float
+    latency_ms: float | None  # None: not timed (no latency budget needs it)
     seq_length: float  # mean calibration length: MACs are taken at it
 
 

@@ -51,6 +51,11 @@ class StepConfig:
         """The files and folders (or hub ids) the step reads, which no output may replace."""
         return ()
 
+    @property
+    def times_dense(self) -> bool:
+        """Whether the step needs the dense model's latency before it runs (a latency budget does)."""
+        return False
+
     def layers_left(self, num_layers: int) -> int:
         """The layer count after this step on a model of ``num_layers``, where it is known in advance."""
         return num_layers

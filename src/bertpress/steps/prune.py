@@ -55,6 +55,10 @@ class PruneStep(StepConfig):
         if self.tune:  # refused now, not after minutes of statistics and search
             get_adapter(model).check_tunable()
 
+    @property
+    def times_dense(self) -> bool:
+        return isinstance(self.budget, LatencyBudget)
+
     def pin(self, latency: LatencySetting) -> PruneStep:
         """This step with a latency budget's measurement setting filled in from ``latency`` where not given."""
         if not isinstance(self.budget, LatencyBudget):

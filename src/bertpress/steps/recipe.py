@@ -86,6 +86,11 @@ class Recipe:
         """The recipe with the run's measurement setting written into the steps that depend on it."""
         return Recipe(tuple(step.pin(latency) for step in self.steps))
 
+    @property
+    def times_dense(self) -> bool:
+        """Whether a step's budget needs the dense model's latency (else it is timed only beside the result)."""
+        return any(step.times_dense for step in self.steps)
+
     def input_paths(self) -> tuple[str, ...]:
         """What the steps read (a teacher, a text file), which no output may replace."""
         return tuple(path for step in self.steps for path in step.input_paths())

@@ -22,7 +22,7 @@ class Measurement:
     metrics: dict[str, float]
     macs: int
     params: int
-    latency_ms: float  # the median of rounds (measure.latency.compare_latency)
+    latency_ms: float | None  # the median of rounds (measure.latency.compare_latency); None until timed
     latency_spread_ms: float | None = None  # the range of the per-round medians (None in older reports)
 
 

@@ -91,7 +91,7 @@ def compress(
     layers_before = source_layers(get_adapter(network))  # a model whose layers were dropped earlier names its originals
     with tempfile.TemporaryDirectory(prefix="bertpress-") as workdir:
         prepared = prepare(network, tokenizer, workload, calibration, latency, Path(workdir), progress=progress,
-                           timings=timings, checkpoints=saver)
+                           timings=timings, checkpoints=saver, time_dense=recipe.times_dense)
         state, seq_length, score = prepared.state, prepared.state.reference.seq_length, prepared.state.score
         if resumed is not None:
             state.original, state.model = network, workload.load(str(resumed.student))
@@ -142,20 +142,28 @@ class Prepared:
     """What every run on a model starts from (``compress``, and the ``optimize`` search)."""
 
     state: State  # the model, its calibration batches, scorer and reference, and a copy of it (``original``)
-    baseline: Measurement  # the dense model: dev metrics, MACs, parameters, latency timed alone
+    baseline: Measurement  # the dense model: dev metrics, MACs, parameters, latency timed alone (if asked)
 
 
 def prepare(network, tokenizer, workload, calibration: Calibration, latency: LatencySetting, workdir: Path, *,
-            progress: bool, timings: dict[str, float], checkpoints: Checkpoints | None = None) -> Prepared:
+            progress: bool, timings: dict[str, float], checkpoints: Checkpoints | None = None,
+            time_dense: bool = False) -> Prepared:
     """Calibration batches, the scorer and the dense model's measurement, in one state whose
-    ``original`` is a copy of the dense model (a teacher, and what the final model is timed beside)."""
+    ``original`` is a copy of the dense model (a teacher, and what the final model is timed beside).
+
+    ``time_dense``: time the dense model now (a latency budget is a share of it). Otherwise its
+    latency is left out here: it is timed beside the final model anyway, and at base size each
+    timing round is a forward pass of many seconds."""
     with timed(timings, "prepare"):
         batches = workload.prepare(network, tokenizer, calibration)
     # A QA window is priced full (its task says so); sentences at the calibration's mean length.
     seq_length = calibration.max_length if workload.task.priced_at_max_length else mean_length(batches)
     score = workload.scorer(tokenizer, calibration.max_length, progress and is_main())
-    baseline = on_main(lambda: measurement(
-        network, score(network), seq_length, compare_latency({"dense": network}, latency)["dense"]))
+    def dense_measurement() -> Measurement:
+        metrics = score(network)
+        return measurement(network, metrics, seq_length, compare_latency({"dense": network}, latency)["dense"] if time_dense else None)
+
+    baseline = on_main(dense_measurement)
     adapter = get_adapter(network)
     reference = Reference(
         adapter.heads_per_layer(), adapter.neurons_per_layer(), baseline.params, baseline.latency_ms, seq_length
@@ -168,10 +176,11 @@ def prepare(network, tokenizer, workload, calibration: Calibration, latency: Lat
     return Prepared(state, baseline)
 
 
-def measurement(model, metrics: dict[str, float], seq_length: float, timing: Timing) -> Measurement:
+def measurement(model, metrics: dict[str, float], seq_length: float, timing: Timing | None) -> Measurement:
     """``model``'s MACs and parameters (the PyTorch model), with the metrics and timing of how it runs."""
     return Measurement(
-        metrics, model_macs(get_adapter(model), seq_length), count_params(model), timing.median_ms, timing.spread_ms
+        metrics, model_macs(get_adapter(model), seq_length), count_params(model),
+        None if timing is None else timing.median_ms, None if timing is None else timing.spread_ms,
     )
 
 

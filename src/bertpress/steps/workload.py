@@ -133,7 +133,7 @@ class EmbeddingWorkload:
         self.task_head: Embedding | None = None  # known once the model (and its pooling) is loaded
         self._texts: list[str] | None = None
         self._held_out: list[str] = []
-        self._reference: torch.Tensor | None = None  # the starting model's embeddings of the held-out texts
+        self._reference: torch.Tensor | None = None  # the first model scored's embeddings of the held-out texts
 
     @property
     def with_sts(self) -> bool:
@@ -167,7 +167,7 @@ class EmbeddingWorkload:
 
     def prepare(self, network, tokenizer, calibration: Calibration) -> list[dict]:
         """Calibration batches whose labels are the starting model's embeddings plus seeded noise
-        (see ``models.heads.Embedding``); the held-out texts' reference embeddings are kept."""
+        (see ``models.heads.Embedding``); the held-out texts are set aside for the scorer."""
         chosen, self._held_out = split_texts(self.texts(), calibration.num_samples, self.setup.held_out, calibration.seed)
         if len(chosen) < calibration.batch_size:
             raise BertpressError(f"{self.source.describe()} has {len(chosen)} texts, fewer than one batch of {calibration.batch_size}")
@@ -178,7 +178,7 @@ class EmbeddingWorkload:
             for batch in calibration_set:
                 inputs = {name: value for name, value in batch.items() if name != "labels"}
                 batch["labels"] = with_fisher_noise(network(**inputs).sentence_embedding, generator)
-            self._reference = embed(network, tokenizer, self._held_out, max_length=calibration.max_length, progress=False)
+        self._reference = None  # the held-out texts changed with the calibration
         return calibration_set
 
     def encode(self, examples: Dataset, tokenizer, max_length: int) -> Dataset:
@@ -195,11 +195,17 @@ class EmbeddingWorkload:
     def scorer(self, tokenizer, max_length: int, progress: bool) -> Callable[[Any], dict[str, float]]:
         """Agreement with the starting model on the held-out texts; STS-B dev Spearman of cosine
         similarity too when GLUE data is at hand (``with_sts``), and retrieval scores (recall,
-        MRR and NDCG at 10) when a retrieval file was given."""
+        MRR and NDCG at 10) when a retrieval file was given.
+
+        The first model scored after ``prepare`` is the starting model (every run scores it first,
+        as its baseline): its embeddings become the reference, so the texts are embedded once for it,
+        not twice (a minute at base size)."""
         retrieval = self.setup.retrieval_file
 
         def score(model) -> dict[str, float]:
             mine = embed(model, tokenizer, self._held_out, max_length=max_length, progress=False)
+            if self._reference is None:
+                self._reference = mine
             metrics = {"agreement": agreement(mine, self._reference)}
             if self.with_sts:
                 metrics |= sts_similarity(model, tokenizer, self.data, max_length=max_length, progress=progress).metrics

@@ -161,7 +161,8 @@ def prepare(network, tokenizer, workload, calibration: Calibration, latency: Lat
     score = workload.scorer(tokenizer, calibration.max_length, progress and is_main())
     def dense_measurement() -> Measurement:
         metrics = score(network)
-        return measurement(network, metrics, seq_length, compare_latency({"dense": network}, latency)["dense"] if time_dense else None)
+        timing = compare_latency({"dense": network}, latency)["dense"] if time_dense else None
+        return measurement(network, metrics, seq_length, timing)
 
     baseline = on_main(dense_measurement)
     adapter = get_adapter(network)

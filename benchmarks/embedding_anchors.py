@@ -3,7 +3,7 @@ own OpenVINO fp32 and static int8 routes (optimum-intel pins transformers below 
 distillation (it pins transformers below 5.4). Run it with that environment's Python, alone:
 
     SIDE/bin/python benchmarks/embedding_anchors.py --model MINILM_FOLDER --shared ../shared \\
-        --tie FOLDER [--static FOLDER] [--output benchmarks/embedding_anchors.json]
+        --tie FOLDER [--static FOLDER] [--model2vec-output DIR] [--output benchmarks/embedding_anchors.json]
 
 It imports nothing from bertpress (bertpress needs transformers 5), and scores every model the way
 ``bertpress.measure.embeddings`` does: STS-B dev Spearman of cosine similarity x100; SQuAD v1.1 dev
@@ -109,6 +109,7 @@ def main() -> None:
     parser.add_argument("--shared", required=True, help="the shared folder (data/glue, data/squad)")
     parser.add_argument("--tie", required=True, help="bertpress's dense OpenVINO int8 export of the same model")
     parser.add_argument("--static", help="bertpress's static embedder folder, scored beside model2vec's")
+    parser.add_argument("--model2vec-output", help="also save model2vec's distilled model here (embeddings.py --front --model2vec times its encoder in the main environment)")
     parser.add_argument("--output", default=str(Path(__file__).with_name("embedding_anchors.json")))
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -152,6 +153,8 @@ def main() -> None:
     static = distill(model_name=args.model, pca_dims=256, device="cpu")
     seconds = round(time.perf_counter() - started, 1)
     run("model2vec distill (256 dims)", lambda batch: static.encode(batch, batch_size=BATCH), seconds=seconds)
+    if args.model2vec_output:
+        static.save_pretrained(args.model2vec_output)
     if args.static:
         run("bertpress static (sentence-transformers)", st_encoder(SentenceTransformer(args.static, device="cpu")))
 

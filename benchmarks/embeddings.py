@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import matplotlib
+import torch
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -331,6 +332,23 @@ class FrontTexts:
         return round(len(texts) / min(seconds), 2)
 
 
+class Model2VecEncoder:
+    """model2vec's own encoder on a model it distilled (``embedding_anchors.py --model2vec-output``;
+    ``pip install model2vec`` installs the encoder beside bertpress, its distillation needs the side
+    environment): ``embed`` calls ``embed_texts``, so it is scored and timed by the same code, in
+    the same run, as bertpress's static model."""
+
+    NAME = "model2vec encoder (this run)"
+
+    def __init__(self, folder: str):
+        from model2vec import StaticModel
+
+        self.model = StaticModel.from_pretrained(folder)
+
+    def embed_texts(self, tokenizer, texts: list[str], max_length: int) -> torch.Tensor:
+        return torch.from_numpy(self.model.encode(texts, max_length=max_length))  # its default batches of 1,024
+
+
 def backend_model(name: str, folder: Path, backend: str, squad_train: Path):
     """Cell ``name``'s model (in ``folder``) on ``backend``: exported once into the cache (static
     int8 calibrated on SQuAD train's text), then loaded. embedding_anchors.py's ``--tie`` is the
@@ -343,14 +361,16 @@ def backend_model(name: str, folder: Path, backend: str, squad_train: Path):
     return api.load_embedder(str(target))
 
 
-def run_front(shared: Path, backends: tuple[str, ...], note: str | None, only: set[str] | None = None) -> None:
-    """Make, score and time the front's cells (``only``: those cells, their rows replacing the stored
-    ones; the dense rows are kept from the run that made them)."""
+def run_front(
+    shared: Path, backends: tuple[str, ...], note: str | None, only: set[str] | None = None, model2vec: str | None = None,
+) -> None:
+    """Make, score and time the front's cells (``only``: those cells, "dense" among them or not, their
+    rows replacing the stored ones); ``model2vec``: model2vec's folder, its encoder scored beside them."""
     squad_train = shared / "data" / "squad" / "train-v1.1.json"
     texts = FrontTexts(shared)
     tokenizer = load_tokenizer("minilm")
     store = json.loads(FRONT_STORE.read_text()) if only and FRONT_STORE.is_file() else {"rows": []}
-    cells = [] if only else [(Cell("dense"), Path(resolve_model("minilm")), 0.0)]
+    cells = [] if only and "dense" not in only else [(Cell("dense"), Path(resolve_model("minilm")), 0.0)]
     chosen = [cell for cell in front_cells() if not only or cell.name in only]
     cells += [(cell, *make_cell(cell, squad_train)) for cell in chosen]  # made first: the timings run alone
     store["rows"] = [r for r in store["rows"] if r["model"] not in {cell.name for cell, _, _ in cells}]
@@ -361,6 +381,12 @@ def run_front(shared: Path, backends: tuple[str, ...], note: str | None, only: s
                    **texts.score(model, tokenizer)}
             store["rows"].append(row)
             print(row, flush=True)
+    if model2vec:
+        store["rows"] = [r for r in store["rows"] if r["model"] != Model2VecEncoder.NAME]
+        row = {"model": Model2VecEncoder.NAME, "backend": "model2vec", "seconds": None, "timed": time.strftime("%Y-%m-%d %H:%M"),
+               **texts.score(Model2VecEncoder(model2vec), tokenizer)}
+        store["rows"].append(row)
+        print(row, flush=True)
     store.update(machine=machine(), date=datetime.date.today().isoformat(), note=note or store.get("note"))
     FRONT_STORE.write_text(json.dumps(store, indent=2) + "\n")
     write_front(store)
@@ -400,7 +426,7 @@ def write_front(store: dict) -> None:
     if anchor:
         def within(r):
             return dense["spearman"] - r["spearman"] <= 1.0 and dense["ndcg@10"] - r["ndcg@10"] <= 1.5
-        ours = [r for r in store["rows"] if r["model"] != "dense"]
+        ours = [r for r in store["rows"] if r["model"] not in ("dense", Model2VecEncoder.NAME)]
         keep = [r for r in ours if within(r)]
         best = max(keep, key=lambda r: min(speed(r, "sentences_per_s"), speed(r, "paragraphs_per_s")), default=None)
         # with none within the limits: the most accurate at least as fast as the anchor on both texts
@@ -414,10 +440,13 @@ def write_front(store: dict) -> None:
                 f"{dense['spearman'] - shown['spearman']:.2f} / {dense['ndcg@10'] - shown['ndcg@10']:.2f}",
                 verdict(best is not None and min(speed(best, "sentences_per_s"), speed(best, "paragraphs_per_s")) >= 2),
             ])
-    m2v = next((r for r in rows if r["model"].startswith("model2vec")), None)
-    # the same harness as model2vec's where the anchors ran: sentence-transformers' StaticEmbedding
-    static = next((r for r in rows if r["model"].startswith("bertpress static")), None) or next(
-        (r for r in store["rows"] if r["model"].startswith("static")), None)
+    # Side by side in this run where model2vec's encoder ran here; else the side environment's rows
+    # (ours through sentence-transformers' StaticEmbedding there).
+    m2v = next((r for r in store["rows"] if r["model"] == Model2VecEncoder.NAME), None)
+    static = next((r for r in store["rows"] if r["model"].startswith("static")), None) if m2v else None
+    if not m2v:
+        m2v = next((r for r in rows if r["model"].startswith("model2vec")), None)
+        static = next((r for r in rows if r["model"].startswith("bertpress static")), None)
     if m2v and static:
         targets.append([
             f"static ({static['model']}): at least model2vec's STS-B, NDCG@10 and throughput", "",
@@ -477,6 +506,7 @@ def main() -> None:
     parser.add_argument("--front-backends", default=",".join(FRONT_BACKENDS))
     parser.add_argument("--front-tables", action="store_true", help="only write the stored front's tables again")
     parser.add_argument("--cells", help="--front: only these cells (comma-separated names), merged into the stored front")
+    parser.add_argument("--model2vec", help="--front: a model2vec folder (embedding_anchors.py --model2vec-output), its encoder scored in the same run")
     parser.add_argument("--note", help="what else ran on the machine meanwhile (shown with the results)")
     args = parser.parse_args()
     shared = shared_dir(args.shared)
@@ -485,7 +515,7 @@ def main() -> None:
         return
     if args.front:
         only = set(args.cells.split(",")) if args.cells else None
-        run_front(shared, tuple(args.front_backends.split(",")), args.note, only)
+        run_front(shared, tuple(args.front_backends.split(",")), args.note, only, args.model2vec)
         return
     store = json.loads(STORE.read_text()) if STORE.is_file() else {}
     store["max_questions"] = args.max_questions

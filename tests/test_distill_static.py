@@ -71,6 +71,18 @@ def test_the_folder_loads_in_sentence_transformers_with_the_vectors_bertpress_co
     assert Recipe.load(tmp_path / "static" / "recipe.yaml").steps == (DistillStaticStep(dims=DIMS),)
 
 
+def test_texts_embedded_without_padding_equal_the_padded_forward(embedder_dir, tmp_path):
+    assert distill_cli(embedder_dir, tmp_path / "static") == 0
+    loaded, tokenizer = load_static(str(tmp_path / "static"))
+    sentences = [*texts(20, seed=3), "", "a [SEP] b"]  # an empty text and one spelling out a special token
+    for tokenizer in (tokenizer, make_tokenizer()):
+        for max_length in (5, 128):  # 5: most texts cut
+            padded = tokenizer(sentences, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+            expected = loaded(**padded).sentence_embedding
+            bagged = loaded.embed_texts(tokenizer, sentences, max_length, chunk=7)  # chunks cut the list too
+            assert torch.allclose(bagged, expected, atol=1e-6)
+
+
 def test_a_run_repeats_exactly_and_training_on_text_moves_towards_the_model(embedder_dir, text_file, tmp_path):
     for name in ("first", "second"):
         assert distill_cli(embedder_dir, tmp_path / name, "--text-file", str(text_file), "--static-epochs", "3") == 0

@@ -108,6 +108,8 @@ def test_openvino_runs_a_pruned_model_as_pytorch(tmp_path):
     model = distinctive_model("modernbert", pruned=True)
     report = write_openvino(model, tmp_path)
     assert report.max_abs_diff < 1e-4
+    # converted from ONNX: OpenVINO's fused attention gives NaN where a sliding window holds only padding
+    assert report.converted_from.startswith("onnx (the conversion from PyTorch was not kept: a padded position")
     inputs = new_inputs(2, 19)
     assert (load(str(tmp_path))(**inputs).logits - pytorch_logits(model, inputs)).abs().max() < 1e-4
 

@@ -14,6 +14,7 @@ from bertpress.data.sources import DataSource
 from bertpress.data.tasks import get_task
 from bertpress.export.onnx import StaticCalibration, export_config, export_onnx, input_names, static_feeds, write_onnx
 from bertpress.export.onnx import STATIC_INT8_FILE
+from bertpress.export import openvino as openvino_export
 from bertpress.export.openvino import write_openvino
 from bertpress.runtime.onnx import OnnxRuntimeModel
 from bertpress.runtime.openvino import OpenVinoModel
@@ -117,6 +118,24 @@ def test_openvino_runs_pruned_models_exactly_and_int8_falls_back_per_layer(tmp_p
     assert int8.file == "openvino_model_qint8_quantized.xml" and int8.int8_mode == "static"
     assert int8.fp32_layers == [0] and int8.int8_max_abs_diff < 0.5
     assert all(isinstance(model, OpenVinoModel) for model in judged)
+
+
+def test_openvino_is_converted_from_pytorch_with_fused_attention_and_from_onnx_when_that_fails(tmp_path, monkeypatch):
+    import openvino as ov
+
+    model = distinctive_model("bert")
+    direct = write_openvino_into(tmp_path / "pytorch", model)
+    ops = {op.get_type_name() for op in ov.Core().read_model(str(tmp_path / "pytorch" / direct.file)).get_ops()}
+    assert direct.converted_from == "pytorch" and direct.opset is None and direct.max_abs_diff < 1e-4
+    assert "ScaledDotProductAttention" in ops  # what makes its int8 faster: NNCF leaves the fused op alone
+
+    def failing(*_):
+        raise RuntimeError("no converter for this op\nmore")
+
+    monkeypatch.setattr(openvino_export, "_from_torch", failing)
+    fallback = write_openvino_into(tmp_path / "onnx", model)
+    assert fallback.converted_from == "onnx (the conversion from PyTorch was not kept: it failed: no converter for this op)"
+    assert fallback.opset >= 18 and fallback.max_abs_diff < 1e-4
 
 
 def write_openvino_into(folder, model, static=None):

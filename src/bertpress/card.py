@@ -89,13 +89,18 @@ def export_card(report: dict, model: str | None, task: str | None, embedder: boo
     rows = [[f"`{report['file']}`", report["size_mb"], _number(report["max_abs_diff"]), int8_diff]]
     sections = [
         f"# {_short(base)} in {'OpenVINO' if report['file'].endswith('.xml') else 'ONNX'} ({f'{int8} int8' if int8 else 'fp32'})",
-        f"{_link(base)} exported by `bertpress export` (opset {report['opset']}, dynamic batch and sequence "
+        f"{_link(base)} exported by `bertpress export` ({_graph_origin(report)}, dynamic batch and sequence "
         f"axes, inputs {', '.join(report['inputs'])}) and checked against PyTorch on a batch of "
         f"{' x '.join(map(str, report['check_shape']))} tokens:",
         _table(["file", "size (MB)", "max abs difference, fp32 graph", "max abs difference, int8 graph"], rows),
         _usage_section(files, embedder, task),
     ]
     return _card(header, sections)
+
+
+def _graph_origin(report: dict) -> str:
+    opset = report["opset"]
+    return f"opset {opset}" if opset is not None else "converted from PyTorch by OpenVINO"
 
 
 def finetune_card(report: dict, files: list[str]) -> str:

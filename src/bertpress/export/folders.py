@@ -7,7 +7,7 @@ A sentence-transformers folder keeps an exported graph in a subfolder named afte
 where the graph takes them, ``token_type_ids``, read the graph's ``last_hidden_state`` output as
 the token embeddings, and pool them with the folder's own ``Pooling`` and ``Normalize`` modules.
 bertpress's graphs output ``last_hidden_state`` beside the ``sentence_embedding`` they pool
-themselves (``onnx._output_names``), so the same file serves both.
+themselves (``onnx.graph_output_names``), so the same file serves both.
 """
 
 from __future__ import annotations

@@ -54,15 +54,16 @@ class ExportReport(Report):
 
     file: str  # the exported file: a backend's file of ``runtime.backends`` (model.onnx, ...)
     inputs: list[str]
-    opset: int
+    opset: int | None  # None: an OpenVINO graph converted from PyTorch, not from ONNX
     fusions: list[Fusions]  # each fusion pass: what it fused, and why its graph was not kept if it was not
     max_abs_diff: float  # the fp32 graph's logits against PyTorch's, on the check batch
     int8_max_abs_diff: float | None
     size_mb: float
     output: str = ""  # the folder written
     tokenizer: bool = True  # whether the folder holds the model's tokenizer
-    int8_mode: str | None = None  # dynamic or static (calibrated activations, attention included)
+    int8_mode: str | None = None  # dynamic, or static (calibrated activations)
     fp32_layers: list[int] = field(default_factory=list)  # static int8: layers that fell back to fp32
+    converted_from: str | None = None  # OpenVINO: "pytorch", or "onnx (why the PyTorch conversion was not kept)"
 
     @property
     def tolerance(self) -> float:
@@ -78,11 +79,14 @@ class ExportReport(Report):
         lines = [format_table(["file", "size (MB)", "fp32 max |Δ logit|", "int8 max |Δ logit|"], rows), ""]
         if self.int8_mode == "static":
             kept = ", ".join(map(str, self.fp32_layers)) or "none"
-            lines.append(f"static int8 (calibrated activations, attention included); layers kept in fp32: {kept}")
+            attention = "fused attention in fp32" if self.converted_from == "pytorch" else "attention included"
+            lines.append(f"static int8 (calibrated activations, {attention}); layers kept in fp32: {kept}")
         for fusions in self.fusions:
             fused = ", ".join(f"{op} ×{count}" for op, count in fusions.fused_operators.items()) or "none"
             outcome = f"rejected ({fusions.rejected})" if fusions.rejected else "kept"
             lines.append(f"fusions by {fusions.step}: {fused}: {outcome}")
+        if self.converted_from:
+            lines.append(f"OpenVINO graph converted from {self.converted_from}")
         if not self.tokenizer:
             lines.append("note: the model folder has no tokenizer; the export has none either")
         return "\n".join(lines)
@@ -143,7 +147,7 @@ def quantize_export(model: PreTrainedModel, folder: Path, report: ExportReport) 
     config = export_config(model)
     fp32, int8 = folder / FP32_FILE, folder / INT8_FILE
     quantize_onnx(fp32, int8)
-    diff = max_abs_diff(model, OnnxRuntimeModel(int8, config), _check_inputs(config, report.inputs))
+    diff = max_abs_diff(model, OnnxRuntimeModel(int8, config), check_inputs(config, report.inputs))
     fp32.unlink()  # the folder holds one model: the one asked for
     report = replace(report, file=int8.name, int8_max_abs_diff=diff, size_mb=weights_size_mb(int8), int8_mode="dynamic")
     write_json(folder / "export.json", report.to_dict())
@@ -168,7 +172,7 @@ def quantize_export_static(
         prefixes = [adapter.layer_paths(index).layer for index in range(adapter.num_layers)]
         judge = calibration.judge and (lambda path: calibration.judge(OnnxRuntimeModel(path, config)))
         outcome = quantize_onnx_static(Path(scratch) / plain.file, target, calibration.feeds, prefixes, calibration.config, judge)
-    diff = max_abs_diff(model, OnnxRuntimeModel(target, config), _check_inputs(config, report.inputs))
+    diff = max_abs_diff(model, OnnxRuntimeModel(target, config), check_inputs(config, report.inputs))
     (folder / FP32_FILE).unlink()
     report = replace(
         report, file=target.name, int8_max_abs_diff=diff, size_mb=weights_size_mb(target), int8_mode="static",
@@ -209,7 +213,7 @@ def _network(model):
 def write_onnx(model: PreTrainedModel, folder: Path, config: PretrainedConfig, fuse: bool = True) -> ExportReport:
     """Trace, check and (with ``fuse``, where exact) fuse ``model`` into ``folder``'s fp32 graph file."""
     names = input_names(model)
-    check = _check_inputs(config, names)
+    check = check_inputs(config, names)
     path = folder / FP32_FILE
     _trace(model, path, names)
     _require_exact(model, path, config, check, "the exported graph")
@@ -232,7 +236,7 @@ def max_abs_diff(model: PreTrainedModel, exported: ExportedModel, inputs: dict[s
 
 
 def _trace(model: PreTrainedModel, path: Path, names: list[str]) -> None:
-    example = _with_token_types(sample_inputs(model.config, *TRACE_SHAPE), names)
+    example = with_token_types(sample_inputs(model.config, *TRACE_SHAPE), names)
     batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
     with quiet():
         torch.onnx.export(
@@ -241,7 +245,7 @@ def _trace(model: PreTrainedModel, path: Path, names: list[str]) -> None:
             str(path),
             kwargs=example,
             input_names=names,
-            output_names=_output_names(model),
+            output_names=graph_output_names(model),
             dynamic_shapes={name: {0: batch, 1: sequence} for name in names},
             dynamo=True,
             external_data=False,  # one file; BERT-family classifiers are far below protobuf's 2 GB
@@ -249,16 +253,16 @@ def _trace(model: PreTrainedModel, path: Path, names: list[str]) -> None:
         )
 
 
-def _output_names(model) -> list[str]:
+def graph_output_names(model) -> list[str]:
     """A sentence embedder's graph also outputs the token embeddings: sentence-transformers' ONNX
     backend reads those (as ``last_hidden_state``) and pools them itself."""
     names = list(output_names(model))
     return [*names, "last_hidden_state"] if names == list(Embedding.output_names) else names
 
 
-def _check_inputs(config: PretrainedConfig, names: list[str]) -> dict[str, torch.Tensor]:
+def check_inputs(config: PretrainedConfig, names: list[str]) -> dict[str, torch.Tensor]:
     """A batch with a padded sequence and, where used, sentence pairs' second token type."""
-    inputs = _with_token_types(sample_inputs(config, *CHECK_SHAPE, seed=1), names)
+    inputs = with_token_types(sample_inputs(config, *CHECK_SHAPE, seed=1), names)
     half = CHECK_SHAPE[1] // 2
     inputs["attention_mask"][0, half:] = 0
     if "token_type_ids" in inputs:
@@ -266,7 +270,7 @@ def _check_inputs(config: PretrainedConfig, names: list[str]) -> dict[str, torch
     return inputs
 
 
-def _with_token_types(inputs: dict[str, torch.Tensor], names: list[str]) -> dict[str, torch.Tensor]:
+def with_token_types(inputs: dict[str, torch.Tensor], names: list[str]) -> dict[str, torch.Tensor]:
     if "token_type_ids" in names:
         inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
     return inputs

@@ -26,10 +26,20 @@ def embed(
     model, tokenizer, texts: list[str], *, batch_size: int = 64, max_length: int = 128, progress: bool = True,
     desc: str = "embedding",
 ) -> torch.Tensor:
-    """One embedding per text, in order (batches sorted by length for less padding)."""
+    """One embedding per text, in order (batches sorted by length for less padding; a static model,
+    which has ``embed_texts``, takes the texts whole and pads nothing)."""
     texts = list(texts)
     if not texts:
         raise BertpressError("no texts to embed")
+    embed_texts = getattr(model, "embed_texts", None)
+    embeddings = (embed_texts(tokenizer, texts, max_length) if embed_texts is not None
+                  else _embed_batches(model, tokenizer, texts, batch_size, max_length, progress, desc))
+    if not torch.isfinite(embeddings).all():
+        raise BertpressError("the model's embeddings are not finite (NaN or inf)")
+    return embeddings
+
+
+def _embed_batches(model, tokenizer, texts: list[str], batch_size: int, max_length: int, progress: bool, desc: str) -> torch.Tensor:
     encoded = tokenizer(texts, truncation=True, max_length=max_length)  # once; each batch is only padded
     order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
     device = getattr(model, "device", torch.device("cpu"))
@@ -42,8 +52,6 @@ def embed(
             rows.append(torch.as_tensor(output.sentence_embedding).float().cpu())
     embeddings = torch.empty(len(texts), rows[0].shape[-1])
     embeddings[torch.from_numpy(order)] = torch.cat(rows)
-    if not torch.isfinite(embeddings).all():
-        raise BertpressError("the model's embeddings are not finite (NaN or inf)")
     return embeddings
 
 

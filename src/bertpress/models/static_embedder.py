@@ -5,13 +5,17 @@ tokens' vectors. Saved and loaded as a sentence-transformers folder whose first 
 ``StaticEmbedder`` takes the same inputs as the transformer it came from (the model's own
 tokenizer, with its special tokens), so bertpress's evaluation runs it unchanged: the tokens a
 tokenizer adds around every text are left out of the mean, as ``StaticEmbedding`` never adds them.
+``embed_texts`` gives the same embeddings straight from texts, without padding: what
+``measure.embeddings.embed`` runs, and where a static model's speed comes from.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -50,6 +54,31 @@ class StaticEmbedder(nn.Module):
         return EmbeddingOutput(
             sentence_embedding=F.normalize(pooled, dim=-1) if self.normalize else pooled, last_hidden_state=tokens
         )
+
+
+    @torch.inference_mode()
+    def embed_texts(self, tokenizer, texts: list[str], max_length: int, chunk: int = 4096) -> torch.Tensor:
+        """``forward``'s sentence embeddings of ``texts`` cut at ``max_length`` tokens as ``tokenizer``
+        cuts them, computed without padding: the Rust tokenizer's ids of ``chunk`` texts at a time go
+        into one ``embedding_bag`` (memory bounded by the chunk, not by the number of texts)."""
+        backend = tokenizer.backend_tokenizer  # transformers sets its truncation and padding on every call too
+        backend.no_padding()
+        backend.enable_truncation(max(max_length - tokenizer.num_special_tokens_to_add(), 1))
+        added = self.added_ids.cpu().numpy()
+        rows = []
+        for start in range(0, len(texts), chunk):
+            id_lists = [encoding.ids for encoding in backend.encode_batch_fast(texts[start : start + chunk], add_special_tokens=False)]
+            lengths = np.fromiter(map(len, id_lists), dtype=np.int64, count=len(id_lists))
+            ids = np.fromiter(itertools.chain.from_iterable(id_lists), dtype=np.int64, count=int(lengths.sum()))
+            kept = ~np.isin(ids, added)  # a text that spells out "[SEP]" still gets its id: left out, as in forward
+            if not kept.all():
+                lengths = np.bincount(np.repeat(np.arange(len(id_lists)), lengths)[kept], minlength=len(id_lists))
+                ids = ids[kept]
+            offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+            ids, offsets = torch.from_numpy(ids).to(self.device), torch.from_numpy(offsets).to(self.device)
+            rows.append(F.embedding_bag(ids, self.embedding.weight, offsets, mode="mean"))
+        pooled = torch.cat(rows)  # an empty text: the zero vector, as in forward
+        return F.normalize(pooled, dim=-1) if self.normalize else pooled
 
 
 def added_ids(tokenizer) -> list[int]:

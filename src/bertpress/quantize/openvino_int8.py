@@ -1,8 +1,9 @@
 """Static int8 for OpenVINO through NNCF, with per-layer fallback to fp32.
 
 NNCF calibrates every activation's range on sample inputs and inserts FakeQuantize nodes that
-OpenVINO's CPU plugin runs as integer kernels (VNNI here), attention's products included; its
-transformer preset keeps the sensitive ops (softmax, LayerNorm) in floating point. Layers whose
+OpenVINO's CPU plugin runs as integer kernels (VNNI here): every Linear, and attention's products
+where the graph has them as products (one converted from ONNX); a fused ScaledDotProductAttention
+op stays in floating point, as do the sensitive ops of its transformer preset (softmax, LayerNorm). Layers whose
 int8 form costs more than ``tolerance`` points of agreement stay fp32 (``quantize.fallback``).
 """
 

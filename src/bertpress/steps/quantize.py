@@ -3,8 +3,8 @@ step came before) or through torchao (the PyTorch model; dynamic int8 needs no c
 the saved folder keeps fp32 weights and ``bertpress.load`` quantizes them again).
 
 ``mode: static`` (ONNX Runtime, or OpenVINO through NNCF) calibrates activation ranges on the
-recipe's calibration batches (a sentence embedder's: its text), so attention's products run in
-int8 too; layers whose int8 form disagrees with the fp32 model by more than ``tolerance`` points
+recipe's calibration batches (a sentence embedder's: its text), so activations run in int8 too
+(attention's products as well, except in OpenVINO's fused attention op); layers whose int8 form disagrees with the fp32 model by more than ``tolerance`` points
 (on other calibration batches) stay fp32.
 """
 

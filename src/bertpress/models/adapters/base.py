@@ -74,6 +74,12 @@ class Adapter:
         blocks), handed unchanged to the next layer."""
         return None
 
+    @property
+    def fused_attention_refusal(self) -> str | None:
+        """Why OpenVINO's conversion from PyTorch, which runs attention as one fused op, may not compute
+        what PyTorch computes for this family (its OpenVINO IR then comes from the ONNX graph), or None."""
+        return None
+
     def check_tunable(self) -> None:
         """Refuse mask tuning of a model it cannot fit, in one line."""
         if self.tuning_refusal:

@@ -69,8 +69,6 @@ def write_openvino(model: PreTrainedModel, folder: Path, static: StaticCalibrati
 def _converted(model: PreTrainedModel, config, scratch: Path) -> tuple[object, ExportReport, dict[int, list[str]]]:
     """The fp32 OpenVINO graph of ``model``, the report of its conversion and each encoder layer's
     op names (for the int8 per-layer fallback): from PyTorch where exact, else from ONNX."""
-    import openvino as ov
-
     padded = _without_empty_blocks(model)
     adapter = get_adapter(padded)
     prefixes = [adapter.layer_paths(index).layer for index in range(adapter.num_layers)]
@@ -83,12 +81,22 @@ def _converted(model: PreTrainedModel, config, scratch: Path) -> tuple[object, E
             why = None if diff <= TOLERANCE else f"it differs from PyTorch by {diff:.3g}"
         except Exception as error:  # noqa: BLE001 - the converter's errors share no base class; each means: take ONNX
             why = f"it failed: {first_line(error)}"
-    if why is None:
-        return graph, ExportReport(FP32_FILE, names, None, [], diff, None, 0.0, converted_from="pytorch"), _torch_layer_ops(graph, prefixes)
+    if why is None:  # size_mb is the caller's to fill in, once the file it keeps is written
+        report = ExportReport(FP32_FILE, names, None, [], diff, None, 0.0, converted_from="pytorch")
+        return graph, report, _torch_layer_ops(graph, prefixes)
+    return _from_onnx(padded, config, scratch, prefixes, why)
+
+
+def _from_onnx(padded: PreTrainedModel, config, scratch: Path, prefixes: list[str], why: str):
+    """``_converted``'s fallback: the graph OpenVINO reads from the plain traced ONNX file."""
+    import onnx
+    import openvino as ov
+
     plain = write_onnx(padded, scratch, config, fuse=False)
     onnx_file = scratch / plain.file
-    layers = layer_nodes(_onnx_graph(onnx_file), prefixes)
-    return ov.convert_model(str(onnx_file)), replace(plain, converted_from=f"onnx (the conversion from PyTorch was not kept: {why})"), layers
+    layers = layer_nodes(onnx.load(onnx_file, load_external_data=False), prefixes)
+    report = replace(plain, converted_from=f"onnx (the conversion from PyTorch was not kept: {why})")
+    return ov.convert_model(str(onnx_file)), report, layers
 
 
 class _Traced(nn.Module):
@@ -126,12 +134,6 @@ def _torch_layer_ops(graph, prefixes: list[str]) -> dict[int, list[str]]:
         if index is not None:
             found.setdefault(index, []).append(op.get_friendly_name())
     return found
-
-
-def _onnx_graph(path: Path):
-    import onnx
-
-    return onnx.load(path, load_external_data=False)
 
 
 def _saved(graph, path: Path, config) -> OpenVinoModel:

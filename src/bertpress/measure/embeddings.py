@@ -27,11 +27,11 @@ def embed(
     desc: str = "embedding",
 ) -> torch.Tensor:
     """One embedding per text, in order (batches sorted by length for less padding; a static model,
-    which has ``embed_texts``, takes the texts whole and pads nothing)."""
+    which has ``embed_texts``, takes the texts whole and pads nothing, given a Rust-backed tokenizer)."""
     texts = list(texts)
     if not texts:
         raise BertpressError("no texts to embed")
-    embed_texts = getattr(model, "embed_texts", None)
+    embed_texts = getattr(model, "embed_texts", None) if getattr(tokenizer, "is_fast", False) else None
     embeddings = (embed_texts(tokenizer, texts, max_length) if embed_texts is not None
                   else _embed_batches(model, tokenizer, texts, batch_size, max_length, progress, desc))
     if not torch.isfinite(embeddings).all():

@@ -73,9 +73,9 @@ def test_the_folder_loads_in_sentence_transformers_with_the_vectors_bertpress_co
 
 def test_texts_embedded_without_padding_equal_the_padded_forward(embedder_dir, tmp_path):
     assert distill_cli(embedder_dir, tmp_path / "static") == 0
-    loaded, tokenizer = load_static(str(tmp_path / "static"))
+    loaded, own_tokenizer = load_static(str(tmp_path / "static"))
     sentences = [*texts(20, seed=3), "", "a [SEP] b"]  # an empty text and one spelling out a special token
-    for tokenizer in (tokenizer, make_tokenizer()):
+    for tokenizer in (own_tokenizer, make_tokenizer()):
         for max_length in (5, 128):  # 5: most texts cut
             padded = tokenizer(sentences, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
             expected = loaded(**padded).sentence_embedding

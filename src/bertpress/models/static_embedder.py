@@ -55,7 +55,6 @@ class StaticEmbedder(nn.Module):
             sentence_embedding=F.normalize(pooled, dim=-1) if self.normalize else pooled, last_hidden_state=tokens
         )
 
-
     @torch.inference_mode()
     def embed_texts(self, tokenizer, texts: list[str], max_length: int, chunk: int = 4096) -> torch.Tensor:
         """``forward``'s sentence embeddings of ``texts`` cut at ``max_length`` tokens as ``tokenizer``

@@ -3,8 +3,9 @@
 NNCF calibrates every activation's range on sample inputs and inserts FakeQuantize nodes that
 OpenVINO's CPU plugin runs as integer kernels (VNNI here): every Linear, and attention's products
 where the graph has them as products (one converted from ONNX); a fused ScaledDotProductAttention
-op stays in floating point, as do the sensitive ops of its transformer preset (softmax, LayerNorm). Layers whose
-int8 form costs more than ``tolerance`` points of agreement stay fp32 (``quantize.fallback``).
+op stays in floating point, as do the sensitive ops of its transformer preset (softmax,
+LayerNorm). Layers whose int8 form costs more than ``tolerance`` points of agreement stay fp32
+(``quantize.fallback``).
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ the saved folder keeps fp32 weights and ``bertpress.load`` quantizes them again)
 
 ``mode: static`` (ONNX Runtime, or OpenVINO through NNCF) calibrates activation ranges on the
 recipe's calibration batches (a sentence embedder's: its text), so activations run in int8 too
-(attention's products as well, except in OpenVINO's fused attention op); layers whose int8 form disagrees with the fp32 model by more than ``tolerance`` points
-(on other calibration batches) stay fp32.
+(attention's products as well, except in OpenVINO's fused attention op); layers whose int8 form
+disagrees with the fp32 model by more than ``tolerance`` points (on other calibration batches)
+stay fp32.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The IR is converted from PyTorch where that conversion computes what PyTorch computes: OpenVINO
 then keeps attention as one ``ScaledDotProductAttention`` op, which its CPU plugin runs as one
-kernel and NNCF leaves in fp32 (int8 all-MiniLM-L6-v2 ran 1.2-1.3x faster than from the ONNX
+kernel and NNCF leaves in fp32 (int8 all-MiniLM-L6-v2 ran 1.1-1.3x faster than from the ONNX
 graph, whose attention is decomposed into products that NNCF quantizes). Where the conversion
 fails or differs, the IR comes from the plain traced ONNX graph (OpenVINO reads standard ONNX
 ops, not ONNX Runtime's fused ones), and the report says why. Weights are saved in fp32.

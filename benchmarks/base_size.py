@@ -186,8 +186,8 @@ def retime(store: dict, use: str, shared: Path, note: str | None) -> None:
             model = model_of(use, shared)[("mpnet", "minilm").index(r["family"])]
             with dense_folder(use, model) as folder:
                 r["latency_ms"] = timed(use, folder, shared)
-        elif cache(f"{use}-{r['method']}-{r['ratio']}").is_dir():
-            r["latency_ms"] = timed(use, str(cache(f"{use}-{r['method']}-{r['ratio']}")), shared)
+        elif (kept := cache(f"{use}-{r['method']}-{r['ratio']}")).is_dir():
+            r["latency_ms"] = timed(use, str(kept), shared)
         else:
             continue
         r["timed"] = today

@@ -179,11 +179,13 @@ class ResolvedBudget:
     cost: CostModel
     limit: float
     target_ms: float | None = None  # latency budgets: the whole model's target
+    reference_ms: float | None = None  # latency budgets: the starting model's latency, timed by this step
 
     def describe(self) -> dict:
         details = {"unit": self.cost.unit, "encoder_limit": round(self.limit, 3)}
         if self.target_ms is not None:
             details["target_ms"] = round(self.target_ms, 3)
+            details["reference_ms"] = round(self.reference_ms, 3)
         return details
 
 
@@ -226,5 +228,5 @@ def resolve_budget(
     other_ms = max(reference.latency_ms - cost.cost(heads, neurons), 0.0)
     if target_ms - other_ms <= 0:
         raise BertpressError(f"a latency of {target_ms:.1f} ms is below what the model's non-encoder parts take")
-    return ResolvedBudget(budget, cost, target_ms - other_ms, target_ms)
+    return ResolvedBudget(budget, cost, target_ms - other_ms, target_ms, reference.latency_ms)
 

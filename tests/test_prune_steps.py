@@ -16,7 +16,12 @@ from bertpress.prune.fisher import collect_mask_gradients
 from bertpress.prune.masks import Masks, apply_masks
 from bertpress.prune.rearrange import rearrange
 from bertpress.prune.reconstruct import reconstruct
-from bertpress.prune.search import search_masks
+from bertpress.errors import BertpressError
+from bertpress.measure.cost import ResolvedBudget, make_budget
+from bertpress.prune.fisher import MaskGradients
+from bertpress.prune.pipeline import select_units
+from bertpress.prune.search import LayerFloor, search_masks
+from bertpress.steps.prune import PruneStep
 
 
 def random_batches(num_batches=4, batch_size=6, seq=11, num_labels=2, seed=0):
@@ -47,6 +52,56 @@ def test_search_meets_the_budget_and_keeps_the_most_important(ratio):
         if 0 < mask.sum() < len(mask):
             assert importance[mask == 1].min() >= importance[mask == 0].max()
 
+
+def fading_importance(generator):
+    """Three layers, the last a hundred times less important than the others."""
+    heads = [torch.rand(4, generator=generator) * scale for scale in (1.0, 1.0, 0.01)]
+    neurons = [torch.rand(64, generator=generator) * scale for scale in (1.0, 1.0, 0.01)]
+    return heads, neurons
+
+
+def test_a_layer_floor_keeps_each_layers_most_important_units_within_the_budget():
+    heads, neurons = fading_importance(torch.Generator().manual_seed(3))
+    costs = MacsCost(head=100.0, neuron=7.0)
+    limit = 0.4 * (12 * costs.head + 192 * costs.neuron)
+    plain = search_masks(heads, neurons, costs, limit)
+    assert plain.kept_heads()[2] == 0 and plain.kept_neurons()[2] == 0  # the plain search empties the last layer
+    masks = search_masks(heads, neurons, costs, limit, LayerFloor([1, 1, 1], [16, 16, 16]))
+    assert sum(masks.kept_heads()) * costs.head + sum(masks.kept_neurons()) * costs.neuron <= limit
+    assert min(masks.kept_heads()) >= 1 and min(masks.kept_neurons()) >= 16
+    for importance, mask in zip(heads + neurons, masks.heads + masks.neurons):  # within a layer: the most important
+        if 0 < mask.sum() < len(mask):
+            assert importance[mask == 1].min() >= importance[mask == 0].max()
+
+
+def test_a_floor_the_budget_cannot_afford_is_left_out():
+    generator = torch.Generator().manual_seed(3)
+    heads, neurons = fading_importance(generator)
+    # Per-batch gradients whose squares sum to those importances (one batch).
+    gradients = MaskGradients([h.sqrt()[None] for h in heads], [n.sqrt()[None] for n in neurons])
+
+    class WithEmptyForms(MacsCost):  # an emptied block still costs 50 (LayerNorms, biases)
+        def attention(self, heads: int) -> float:
+            return 50 + super().attention(heads)
+
+        def ffn(self, neurons: int) -> float:
+            return 50 + super().ffn(neurons)
+
+    costs = WithEmptyForms(head=100.0, neuron=7.0)
+    whole = costs.cost([4] * 3, [64] * 3)
+    budget = ResolvedBudget(make_budget(macs=0.3), costs, 0.3 * whole)
+    # A full floor (every layer keeps 0.3 of its units) costs more than the 0.3 of the whole the budget leaves.
+    chosen = select_units(gradients, budget, allow_layer_drop=False, layer_floor=1.0)
+    plain = search_masks(heads, neurons, costs, budget.limit)
+    assert chosen.masks.kept_heads() == plain.kept_heads() and chosen.masks.kept_neurons() == plain.kept_neurons()
+    # Half of it fits, and holds.
+    floored = select_units(gradients, budget, allow_layer_drop=False, layer_floor=0.5)
+    assert min(floored.masks.kept_neurons()) >= int(0.5 * 0.3 * 64) > min(plain.kept_neurons())
+
+
+def test_the_layer_floor_is_a_share():
+    with pytest.raises(BertpressError, match="layer_floor must be between 0 and 1"):
+        PruneStep(macs=0.5, layer_floor=1.5)
 
 
 def loss_increase(mask: torch.Tensor, grads: torch.Tensor) -> float:

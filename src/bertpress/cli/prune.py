@@ -18,6 +18,7 @@ from .common import (
     latency_setting,
     number,
 )
+from ..prune import DEFAULT_LAYER_FLOOR
 
 
 def register(subparsers) -> None:
@@ -43,6 +44,14 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--allow-layer-drop", action="store_true", help="let the search drop whole layers beside heads and neurons"
+    )
+    parser.add_argument(
+        "--layer-floor",
+        type=number,
+        default=DEFAULT_LAYER_FLOOR,
+        metavar="SHARE",
+        help="every kept layer keeps at least SHARE x the budget's share of its heads and of its neurons "
+        f"(default {DEFAULT_LAYER_FLOOR}; 0: the paper's unconstrained search, which can empty the top layers)",
     )
     parser.add_argument(
         "--gradual",
@@ -89,6 +98,7 @@ def run(args: argparse.Namespace) -> None:
         tune=not args.no_tune,
         reconstruct=args.reconstruct,
         allow_layer_drop=args.allow_layer_drop,
+        layer_floor=args.layer_floor,
     )
     recipe = api.gradual_recipe(config) if args.gradual else api.Recipe.of(config)
     report = api.compress(

@@ -13,6 +13,7 @@ from ..measure.latency import LatencySetting
 from ..models.adapters import get_adapter
 from ..models.shrink import source_layers
 from ..prune.pipeline import prune_in_place, timed
+from ..prune import DEFAULT_LAYER_FLOOR
 from .base import StepConfig, register_step
 from .state import State
 
@@ -37,6 +38,8 @@ class PruneStep(StepConfig):
     reconstruct: Literal["scales", "weights"] = "weights"
     damping: float = 1e-2
     allow_layer_drop: bool = False  # the search may drop whole layers beside heads and neurons
+    # Every kept layer keeps at least this share of the share of units kept overall (0: Kwon's search).
+    layer_floor: float = DEFAULT_LAYER_FLOOR
     batch_size: int | None = None  # latency budgets: where the latency is measured
     seq_length: int | None = None
     device: str | None = None
@@ -47,6 +50,8 @@ class PruneStep(StepConfig):
             raise BertpressError(f"reconstruct must be 'scales' or 'weights', got '{self.reconstruct}'")
         if not self.damping > 0:
             raise BertpressError(f"damping must be positive, got {self.damping}")
+        if not 0 <= self.layer_floor <= 1:
+            raise BertpressError(f"layer_floor must be between 0 and 1, got {self.layer_floor}")
         pinned = (self.batch_size, self.seq_length, self.device)
         if any(value is not None for value in pinned) and not isinstance(self.budget, LatencyBudget):
             raise BertpressError("batch_size, seq_length and device belong to a latency budget (latency or latency_ms)")
@@ -88,7 +93,7 @@ def run_prune(state: State, config: PruneStep) -> dict:
         state.adapter,
         state.calibration,
         state.gradients(),
-        state.selection(resolved, config.allow_layer_drop),
+        state.selection(resolved, config.allow_layer_drop, config.layer_floor),
         state.task_head,
         rearrange=config.rearrange,
         tune=config.tune,

@@ -21,6 +21,7 @@ from ..measure.cost import Reference, ResolvedBudget
 from ..measure.latency import LatencySetting
 from ..models.adapters import Adapter, get_adapter
 from ..models.task_heads import TaskHead
+from ..prune import DEFAULT_LAYER_FLOOR
 from ..prune.fisher import MaskGradients, collect_mask_gradients
 from ..prune.pipeline import select_units, timed
 from ..prune.search import Selection
@@ -65,14 +66,16 @@ class State:
                 self._gradients = collect_mask_gradients(self.adapter, self.calibration, self.task_head, self.progress)
         return self._gradients
 
-    def selection(self, budget: ResolvedBudget, allow_layer_drop: bool = False) -> Selection:
+    def selection(
+        self, budget: ResolvedBudget, allow_layer_drop: bool = False, layer_floor: float = DEFAULT_LAYER_FLOOR
+    ) -> Selection:
         """The units the current model keeps under ``budget``, searched once per budget: a price
         taken before pruning (the optimize search's) and the prune itself use the same masks."""
-        key = (budget.budget, allow_layer_drop)
+        key = (budget.budget, allow_layer_drop, layer_floor)
         if key not in self._selections:
             gradients = self.gradients()
             with timed(self.timings_s, "search"):
-                self._selections[key] = select_units(gradients, budget, allow_layer_drop)
+                self._selections[key] = select_units(gradients, budget, allow_layer_drop, layer_floor)
         return self._selections[key]
 
     def model_changed(self) -> None:

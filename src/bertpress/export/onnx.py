@@ -63,6 +63,7 @@ class ExportReport(Report):
     tokenizer: bool = True  # whether the folder holds the model's tokenizer
     int8_mode: str | None = None  # dynamic, or static (calibrated activations)
     fp32_layers: list[int] = field(default_factory=list)  # static int8: layers that fell back to fp32
+    fallback_cut_short: bool = False  # static int8: the deadline stopped the fallback above the tolerance
     converted_from: str | None = None  # OpenVINO: "pytorch", or "onnx (why the PyTorch conversion was not kept)"
 
     @property
@@ -81,6 +82,8 @@ class ExportReport(Report):
             kept = ", ".join(map(str, self.fp32_layers)) or "none"
             attention = "fused attention in fp32" if self.converted_from == "pytorch" else "attention included"
             lines.append(f"static int8 (calibrated activations, {attention}); layers kept in fp32: {kept}")
+            if self.fallback_cut_short:
+                lines.append("the per-layer fallback to fp32 was cut short by the time budget")
         for fusions in self.fusions:
             fused = ", ".join(f"{op} ×{count}" for op, count in fusions.fused_operators.items()) or "none"
             outcome = f"rejected ({fusions.rejected})" if fusions.rejected else "kept"
@@ -96,11 +99,13 @@ class ExportReport(Report):
 class StaticCalibration:
     """What static int8 needs: sample inputs (graph input name → int64 array, one dict per batch)
     and, for the per-layer fallback, a judge of a quantized model (an ``ExportedModel`` on ONNX
-    Runtime or OpenVINO): the points of agreement with fp32 it loses."""
+    Runtime or OpenVINO): the points of agreement with fp32 it loses; ``deadline``: a
+    ``time.perf_counter()`` reading the fallback must stop by (``quantize.fallback``)."""
 
     feeds: list[dict[str, np.ndarray]]
     judge: Callable[[ExportedModel], float] | None = None
     config: OnnxInt8Static = OnnxInt8Static()
+    deadline: float | None = None
 
 
 def export_onnx(
@@ -171,12 +176,14 @@ def quantize_export_static(
         plain = write_onnx(model, Path(scratch), config, fuse=False)
         prefixes = [adapter.layer_paths(index).layer for index in range(adapter.num_layers)]
         judge = calibration.judge and (lambda path: calibration.judge(OnnxRuntimeModel(path, config)))
-        outcome = quantize_onnx_static(Path(scratch) / plain.file, target, calibration.feeds, prefixes, calibration.config, judge)
+        outcome = quantize_onnx_static(
+            Path(scratch) / plain.file, target, calibration.feeds, prefixes, calibration.config, judge, calibration.deadline
+        )
     diff = max_abs_diff(model, OnnxRuntimeModel(target, config), check_inputs(config, report.inputs))
     (folder / FP32_FILE).unlink()
     report = replace(
         report, file=target.name, int8_max_abs_diff=diff, size_mb=weights_size_mb(target), int8_mode="static",
-        fp32_layers=outcome.fp32_layers,
+        fp32_layers=outcome.fp32_layers, fallback_cut_short=outcome.cut_short,
     )
     write_json(folder / "export.json", report.to_dict())
     return report

@@ -52,7 +52,9 @@ def write_openvino(model: PreTrainedModel, folder: Path, static: StaticCalibrati
     outcome, target = None, folder / FP32_FILE
     if static is not None:
         judge = static.judge and (lambda quantized: static.judge(_saved(quantized, folder / INT8_FILE, config)))
-        graph, outcome = quantize_openvino(graph, static.feeds, layers, OpenVinoInt8(static.config.tolerance), judge)
+        graph, outcome = quantize_openvino(
+            graph, static.feeds, layers, OpenVinoInt8(static.config.tolerance), judge, static.deadline
+        )
         target = folder / INT8_FILE
     _saved(graph, target, config)
     config.save_pretrained(folder)
@@ -61,6 +63,7 @@ def write_openvino(model: PreTrainedModel, folder: Path, static: StaticCalibrati
         plain, file=target.name, max_abs_diff=diff if static is None else plain.max_abs_diff,
         int8_max_abs_diff=diff if static is not None else None, size_mb=weights_size_mb(target.with_name(weight_file(target.name))),
         int8_mode="static" if static is not None else None, fp32_layers=outcome.fp32_layers if outcome else [],
+        fallback_cut_short=outcome.cut_short if outcome else False,
     )
     write_json(folder / "export.json", report.to_dict())
     return report

@@ -20,7 +20,11 @@ every candidate is timed beside. The steps:
 Latencies are on the run's clock: a candidate's ratio to the dense model on the same backend, the
 two timed in turn, times that dense model's timing at the start (taken in turn with dense fp32
 PyTorch, the target's reference), so a busy moment of the machine mid-run moves no comparison.
-The clock is checked before each piece of work, against what that kind of work took so far.
+The clock is checked before each piece of work, against what that kind of work took so far (a
+backend's judging: the least it took on that backend). Static int8's per-layer fallback may quantize
+a model twice per layer, minutes at base size: it is given a deadline, at most a share of the time
+left and leaving the time to score and time the result, so what a judging must take is what it
+took without the fallback.
 """
 
 from __future__ import annotations
@@ -60,13 +64,17 @@ from .report import CandidateResult, OptimizeReport, pareto_front
 
 HELD_OUT = 256  # training examples outside calibration that the proxy is judged on
 MIN_BUDGET_S = 60.0  # below this no candidate can be made and judged
-# Seconds assumed for making and judging one backend of a model until one was timed (an int8
+# Seconds assumed for making and judging a model on a backend until one was timed there (an int8
 # export and calibration of a MiniLM-size model, its dev evaluation and its timings).
 GUESSED_BACKEND_S = 20.0
 # A prune (mask search, rearrangement, reconstruction) takes about this many Fisher passes,
 # until one was timed.
 PRUNE_PER_FISHER = 2.0
-# A distillation leaves this multiple of the time its student's backends took to judge last time.
+# One model's static int8 fallback may take at most this share of the time left: on the dense
+# MPNet it took 7 of a 20-minute budget's 13 minutes left after setup.
+FALLBACK_SHARE = 0.25
+# A distillation leaves this multiple of the time its student's backends must take to judge, and
+# static int8's fallback this multiple of the last scoring and timing of a candidate.
 JUDGING_MARGIN = 1.2
 # The target's reference: the dense model run by fp32 PyTorch.
 REFERENCE_BACKEND = backend_of("torch", None).name
@@ -102,8 +110,23 @@ class _Clock:
         return self.budget_s - self.elapsed()
 
     def expects(self, kind: str) -> float:
-        """Seconds the next piece of work of ``kind`` should take (``prune`` is set at the start)."""
-        return self.took.get(kind, GUESSED_BACKEND_S if kind == "backend" else 0.0)
+        """Seconds the next piece of work of ``kind`` (``prune``, ``scoring``: a dev evaluation and
+        its timing) should take; ``prune`` is set at the start."""
+        return self.took.get(kind, 0.0)
+
+    def judged(self, backend: str, seconds: float) -> None:
+        kind = f"judging {backend}"
+        self.took[kind] = min(seconds, self.took.get(kind, seconds))
+
+    def judging(self, backend: str) -> float:
+        """Seconds making and judging a model on ``backend`` must take: the least it took there."""
+        return self.took.get(f"judging {backend}", GUESSED_BACKEND_S)
+
+    def deadline(self, reserve_s: float) -> float:
+        """The ``time.perf_counter()`` reading by which a static int8 fallback stops: after at most
+        ``FALLBACK_SHARE`` of the time left, leaving ``reserve_s`` of the budget."""
+        now = time.perf_counter()
+        return min(now + FALLBACK_SHARE * self.left(), self.started + self.budget_s - reserve_s)
 
     def say(self, message: str) -> None:
         if self.progress:
@@ -257,7 +280,8 @@ class Search:
     def prune(self, macs: float) -> bool:
         """Prune a copy of the dense model to ``macs`` and judge it on every backend; False when
         the time left cannot afford it (a prune with no time to judge it is waste)."""
-        if self.clock.left() < self.clock.expects("prune") + self.clock.expects("backend"):
+        cheapest = min(self.clock.judging(backend) for backend in self.backends)
+        if self.clock.left() < self.clock.expects("prune") + cheapest:
             self.say(f"no time left to prune to MACs {macs:g}")
             return False
         self.say(f"pruning to MACs {macs:g} (priced {self.prices.best(self.rung_table_ms(macs)):.0f} ms on its fastest backend)")
@@ -305,7 +329,7 @@ class Search:
         dense_forward_s = (self.dense_ms / 1000 * (DistillStep.batch_size / self.target.batch_size)
                            * (self.parent.reference.seq_length / self.target.seq_length))
         step_s = self.clock.took.get("distill_step") or policy.training_step_s(dense_forward_s, structure.macs)
-        reserve = JUDGING_MARGIN * len(self.backends) * self.clock.expects("backend")
+        reserve = JUDGING_MARGIN * sum(self.clock.judging(backend) for backend in self.backends)
         examples = len(self.workload.training_examples())
         return policy.fit_distillation(structure, self.clock.left() - reserve, step_s, examples, DistillStep.batch_size)
 
@@ -347,8 +371,11 @@ class Search:
             if deployed is not None:
                 judged[backend] = self.candidates[-1]
                 dense[backend] = deployed.final_model
+                scoring = time.perf_counter()
                 self.evaluate(self.candidates[-1], deployed)
-                self.clock.took["backend"] = time.perf_counter() - started
+                # until a candidate was scored and timed: the longest dense evaluation
+                self.clock.took["scoring"] = max(time.perf_counter() - scoring, self.clock.expects("scoring"))
+                self.clock.judged(backend, time.perf_counter() - started)
         start = self.side_by_side.time_dense()
         self.dense_ms, self.dense_b1_ms = start["target"][REFERENCE_BACKEND].median_ms, start["b1"][REFERENCE_BACKEND].median_ms
         self.target_ms = self.target.ms(self.dense_ms)
@@ -365,9 +392,9 @@ class Search:
     def judge(self, made: _Built, state: State) -> None:
         """Make each backend of a structure; screen it on the proxy, then dev and latency if it passes."""
         for backend in self.backends:
-            if self.clock.left() < self.clock.expects("backend"):
+            if self.clock.left() < self.clock.judging(backend):
                 self.say(f"no time left for {made.structure.label()} on {backend}")
-                return
+                continue
             started = time.perf_counter()
             deployed = self.make_backend(made, state, backend, self.prices.on(made.table_ms, backend))
             if deployed is None:
@@ -375,21 +402,26 @@ class Search:
             result = self.candidates[-1]
             beaten = policy.screened_by(result, self.candidates)
             if beaten is None:
+                scoring = time.perf_counter()
                 self.evaluate(result, deployed)
                 _record(result, self.side_by_side.time(deployed.final_model, backend))
+                self.clock.took["scoring"] = time.perf_counter() - scoring
                 self.prices.measured(backend, made.table_ms, result.latency_ms)
             else:
-                result.note = f"screened out by the proxy: {beaten.label} on {beaten.backend} is faster and agrees better"
+                screened = f"screened out by the proxy: {beaten.label} on {beaten.backend} is faster and agrees better"
+                result.note = "; ".join(filter(None, [result.note, screened]))
             result.seconds = round(time.perf_counter() - started, 1)
-            self.clock.took["backend"] = result.seconds
+            self.clock.judged(backend, result.seconds)
             self.say(f"{result.label} on {backend}: agreement {result.agreement:.2f}"
                      + (f", {self.metric_name} {result.metric:.2f}, {result.latency_ms:.1f} ms" if result.metric is not None else ", screened out"))
 
     def make_backend(self, made: _Built, state: State, backend: str, predicted_ms: float) -> State | None:
         """``state`` deployed on ``backend``, with its candidate appended (scored on the proxy);
         None when the backend fails on this model."""
+        # Static int8's fallback stops in time to score and time the result.
+        deadline = self.clock.deadline(JUDGING_MARGIN * self.clock.took.get("scoring", GUESSED_BACKEND_S))
         try:
-            deployed = deploy(state, backend)
+            deployed = deploy(replace(state, static_deadline=deadline), backend)
         except Exception as error:  # one backend failing on one model must not end the search
             self.say(f"{made.structure.label()} on {backend} failed: {first_line(error)}")
             return None
@@ -398,6 +430,8 @@ class Search:
             made.structure.label(), backend, made.structure.to_dict(), recipe.to_dict() if recipe else None,
             round(made.macs_ratio, 4), made.params, predicted_ms, agreement=self.proxy(deployed.final_model),
         ))
+        if deployed.export_report is not None and deployed.export_report.fallback_cut_short:
+            self.candidates[-1].note = "static int8's per-layer fallback to fp32 was cut short by the time budget"
         # What saving it needs, without the model and runtime (reloaded from scratch space).
         self.saved[len(self.candidates) - 1] = (made, replace(deployed, model=None, deployed=None))
         return deployed

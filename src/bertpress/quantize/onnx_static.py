@@ -50,12 +50,13 @@ def quantize_onnx_static(
     layer_prefixes: Sequence[str],
     config: OnnxInt8Static = OnnxInt8Static(),
     judge: Judge | None = None,
+    deadline: float | None = None,
 ) -> StaticOutcome:
     """Write a static int8 copy of ``source`` to ``target``, its ranges calibrated on ``feeds``.
 
     ``layer_prefixes``: each encoder layer's module path (an adapter's ``layer_paths(i).layer``),
     to find the layer's nodes; ``judge(file)``: points of agreement with fp32 that ``file`` loses
-    (no judge: no fallback).
+    (no judge: no fallback); ``deadline``: when the fallback must stop (``quantize.fallback``).
     """
     model = onnx.load(source)
     del model.graph.value_info[:]  # see onnx_int8.quantize_onnx: stale shapes trip the quantizer
@@ -69,7 +70,7 @@ def quantize_onnx_static(
             excluded = always_fp32 + [name for index in fp32_layers for name in layers.get(index, [])]
             _quantize(cleaned, target, feeds, config, excluded, cache)
 
-        return with_layer_fallback(sorted(layers), write, judge and (lambda: judge(target)), config.tolerance)
+        return with_layer_fallback(sorted(layers), write, judge and (lambda: judge(target)), config.tolerance, deadline)
 
 
 def layer_nodes(model: onnx.ModelProto, layer_prefixes: Sequence[str]) -> dict[int, list[str]]:

@@ -32,9 +32,11 @@ def quantize_openvino(
     layer_nodes: dict[int, list[str]],
     config: OpenVinoInt8 = OpenVinoInt8(),
     judge: Callable[[object], float] | None = None,
+    deadline: float | None = None,
 ) -> tuple[object, StaticOutcome]:
     """An int8 copy of the OpenVINO model ``model``, calibrated on ``feeds``; ``layer_nodes``: each
-    encoder layer's op names; ``judge(quantized)``: points of agreement with fp32 it loses."""
+    encoder layer's op names; ``judge(quantized)``: points of agreement with fp32 it loses;
+    ``deadline``: when the fallback must stop (``quantize.fallback``)."""
     import nncf
 
     made = {}
@@ -50,5 +52,7 @@ def quantize_openvino(
                 ignored_scope=nncf.IgnoredScope(names=names, validate=False),
             )
 
-    outcome = with_layer_fallback(sorted(layer_nodes), write, judge and (lambda: judge(made["model"])), config.tolerance)
+    outcome = with_layer_fallback(
+        sorted(layer_nodes), write, judge and (lambda: judge(made["model"])), config.tolerance, deadline
+    )
     return made["model"], outcome

@@ -37,7 +37,7 @@ def export_current(state: State, backend: Backend, static: StaticCalibration | N
     state.deployed = load_exported(folder)
     return {
         "file": report.file, "max_abs_diff": report.max_abs_diff, "int8_max_abs_diff": report.int8_max_abs_diff,
-        "fp32_layers": report.fp32_layers,
+        "fp32_layers": report.fp32_layers, "fallback_cut_short": report.fallback_cut_short,
     }
 
 

@@ -64,7 +64,9 @@ def run_quantize(state: State, config: QuantizeStep) -> dict:
         return {"backend": backend_of("torch", "dynamic").name}
     static = None
     if config.mode == "static":
-        static = static_calibration(state.model, state.task_head, state.calibration, config.tolerance, state.judge_static)
+        static = static_calibration(
+            state.model, state.task_head, state.calibration, config.tolerance, state.judge_static, state.static_deadline
+        )
     if state.export_dir is None or config.backend == "openvino":  # OpenVINO int8 is made from the model
         return export_current(state, backend_of(config.backend, config.mode), static)
     with timed(state.timings_s, "quantize"):
@@ -74,7 +76,10 @@ def run_quantize(state: State, config: QuantizeStep) -> dict:
             report = quantize_export(state.model, state.export_dir, state.export_report)
     state.export_report = report
     state.deployed = exported_model(state.export_dir / report.file, state.model.config)
-    return {"file": report.file, "int8_max_abs_diff": report.int8_max_abs_diff, "fp32_layers": report.fp32_layers}
+    return {
+        "file": report.file, "int8_max_abs_diff": report.int8_max_abs_diff, "fp32_layers": report.fp32_layers,
+        "fallback_cut_short": report.fallback_cut_short,
+    }
 
 
 STATIC_SAMPLES = 256  # calibration examples whose activation ranges static int8 takes
@@ -90,16 +95,19 @@ def text_batches(workload, model, tokenizer, max_length: int) -> list[dict]:
 
 
 def static_calibration(
-    model, task_head, calibration: list[dict], tolerance: float = OnnxInt8Static.tolerance, judge: bool = True
+    model, task_head, calibration: list[dict], tolerance: float = OnnxInt8Static.tolerance, judge: bool = True,
+    deadline: float | None = None,
 ) -> StaticCalibration:
     """Ranges from every fourth of ``model``'s ``calibration`` batches, judged (with ``judge``) on
-    another fourth against the fp32 model (batches are sorted by length: both spread over every length)."""
+    another fourth against the fp32 model (batches are sorted by length: both spread over every
+    length); ``deadline``: when the per-layer fallback must stop."""
     calibrating, judging = calibration[::4], calibration[2::4]
     proxy = AgreementProxy(model, task_head, judging or calibration).loss if judge else None
     return StaticCalibration(
         static_feeds(calibrating, input_names(model), STATIC_SAMPLES),
         judge=proxy,
         config=OnnxInt8Static(tolerance=tolerance),
+        deadline=deadline,
     )
 
 

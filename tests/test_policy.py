@@ -123,3 +123,9 @@ def test_distillation_guesses_and_layer_drop_students():
     assert policy.training_step_s(1.0, 1.0) == pytest.approx(policy.PADDING * (policy.TEACHER_FORWARDS + policy.STUDENT_FORWARDS))
     assert policy.training_step_s(1.0, 0.25) < policy.training_step_s(1.0, 0.5)
     assert policy.layers_to_drop(0.5, 6) == 3 and policy.layers_to_drop(0.7, 6) == 1 and policy.layers_to_drop(1.0, 6) == 0
+
+
+def test_base_size_students_distil_at_a_smaller_learning_rate():
+    assert policy.distill_lr(384) is None and policy.distill_lr(768) == policy.distill_lr(1024) == 3e-5
+    default, base = (Structure(0.5, distill_epochs=2, distill_lr=lr).steps(12)[-1].lr for lr in (None, 3e-5))
+    assert default == 1e-4 and base == 3e-5

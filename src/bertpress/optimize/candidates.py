@@ -16,12 +16,14 @@ LADDER = (0.7, 0.5, 0.35, 0.25, 0.15, 0.1)
 class Structure:
     """A PyTorch model made from the dense one: ``dropped_layers`` removed (alternate ones, a
     DistilBERT-style student), pruned to ``macs`` of the MACs, then distilled for
-    ``distill_epochs`` (0: retraining-free) on ``max_train_samples`` examples (None: all)."""
+    ``distill_epochs`` (0: retraining-free) on ``max_train_samples`` examples (None: all) at
+    ``distill_lr`` (None: the distill step's default)."""
 
     macs: float = 1.0
     dropped_layers: int = 0
     distill_epochs: int = 0
     max_train_samples: int | None = None
+    distill_lr: float | None = None
 
     def steps(self, num_layers: int) -> list[StepConfig]:
         steps: list[StepConfig] = []
@@ -30,7 +32,8 @@ class Structure:
         if self.macs < (num_layers - self.dropped_layers) / num_layers - 1e-9:
             steps.append(PruneStep(macs=self.macs))
         if self.distill_epochs:
-            steps.append(DistillStep(epochs=self.distill_epochs, max_train_samples=self.max_train_samples))
+            rate = {} if self.distill_lr is None else {"lr": self.distill_lr}
+            steps.append(DistillStep(epochs=self.distill_epochs, max_train_samples=self.max_train_samples, **rate))
         return steps
 
     def label(self) -> str:

@@ -32,6 +32,11 @@ PROXY_NOISE = 0.5
 DISTILLED_RUNGS = 2
 MAX_DISTILL_EPOCHS = 3  # the distill step's default: more gains little on GLUE-size tasks
 MIN_DISTILL_STEPS = 64  # fewer training steps than this barely move a student: not worth the time
+# Distillation's default learning rate (1e-4) was chosen on MiniLM (384 wide). From BERT-base's width
+# up it wrecked students: MPNet's STS-B student at 0.08 of the MACs (-2.1 Spearman after an epoch;
+# 81.6 at 3e-5) and its SST-2 student at 0.5 in a search (89.6 before the epoch, 81.5 after); base
+# models are fine-tuned at 2e-5 to 5e-5.
+BASE_WIDTH, BASE_DISTILL_LR = 768, 3e-5
 # A training step's cost, in forward passes of the dense model at the training batch, until one is
 # timed: the teacher's forward (1) plus the student's forward and backward with its loss terms
 # (about 4 forwards of its size, so 4 x its MACs ratio), on batches padded past the mean length
@@ -130,6 +135,11 @@ def rungs_to_distil(rungs: Sequence[Rung], target_ms: float) -> list[float]:
 def layers_to_drop(macs: float, num_layers: int) -> int:
     """The layers a layer-drop student of ``macs`` drops: it keeps ``macs`` of them, rounded up."""
     return num_layers - max(1, math.ceil(macs * num_layers - 1e-9))
+
+
+def distill_lr(hidden_size: int) -> float | None:
+    """The learning rate a student of this width distils at (None: the distill step's default)."""
+    return BASE_DISTILL_LR if hidden_size >= BASE_WIDTH else None
 
 
 def training_step_s(dense_forward_s: float, macs: float) -> float:

@@ -296,12 +296,13 @@ class Search:
     def distil(self) -> None:
         """Distil the largest rungs priced to meet the target, and a layer-drop student of the first's MACs."""
         plans: list[tuple[Structure, _Built | None]] = []  # a structure, and the rung it starts from (None: the dense model)
+        training = {"distill_epochs": policy.MAX_DISTILL_EPOCHS, "distill_lr": policy.distill_lr(self.parent.adapter.hidden_size)}
         for number, macs in enumerate(policy.rungs_to_distil(self.rungs(), self.target_ms)):
             made = self.rungs_made[macs]
-            plans.append((replace(made.structure, distill_epochs=policy.MAX_DISTILL_EPOCHS), made))
+            plans.append((replace(made.structure, **training), made))
             dropped = policy.layers_to_drop(made.macs_ratio, self.num_layers)
             if number == 0 and self.layer_drop and dropped:
-                plans.append((Structure(made.macs_ratio, dropped, policy.MAX_DISTILL_EPOCHS), None))
+                plans.append((Structure(made.macs_ratio, dropped, **training), None))
         for structure, start in plans:
             structure = self.fit_distillation(structure)
             if structure is None:

@@ -125,3 +125,16 @@ def test_the_clock_prices_each_backend_by_the_least_its_judging_took():
     assert clock.deadline(30.0) == pytest.approx(time.perf_counter() + FALLBACK_SHARE * 600, abs=1.0)
     clock.budget_s = clock.elapsed() + 100.0
     assert clock.deadline(90.0) == pytest.approx(time.perf_counter() + 10.0, abs=1.0)
+    assert clock.by(40.0) == pytest.approx(time.perf_counter() + 60.0, abs=1.0)  # a distillation's deadline
+
+
+def test_a_distillation_stops_at_the_search_deadline_and_its_recipe_says_where(tmp_path, rte_dir, monkeypatch):
+    monkeypatch.setattr(_Clock, "by", lambda self, reserve_s: time.perf_counter())  # the deadline has passed
+    model_dir = save_tiny_model(tmp_path / "model")
+    output = tmp_path / "search"
+    main(optimize_args(model_dir, rte_dir, output, "--latency-ms", "1000", "--max-drop", "100", "--backend", "torch-fp32"))
+    report = json.loads((output / "pareto.json").read_text())
+    distilled = [c for c in report["candidates"] if c["structure"]["distill_epochs"]]
+    assert distilled and all(c["structure"]["distill_steps"] == 1 for c in distilled)
+    step = [s for s in distilled[0]["recipe"]["steps"] if "distill" in s][0]["distill"]
+    assert step["max_steps"] == 1 and "stopped after 1 steps" in distilled[0]["label"]

@@ -129,3 +129,9 @@ def test_base_size_students_distil_at_a_smaller_learning_rate():
     assert policy.distill_lr(384) is None and policy.distill_lr(768) == policy.distill_lr(1024) == 3e-5
     default, base = (Structure(0.5, distill_epochs=2, distill_lr=lr).steps(12)[-1].lr for lr in (None, 3e-5))
     assert default == 1e-4 and base == 3e-5
+
+
+def test_a_distillation_the_deadline_ended_is_a_structure_with_a_step_cap():
+    stopped = Structure(0.5, distill_epochs=2, max_train_samples=640, distill_steps=15)
+    assert stopped.steps(12)[-1].max_steps == 15 and Structure(0.5, distill_epochs=2).steps(12)[-1].max_steps is None
+    assert stopped.label() == "MACs 0.50 + distill 2 ep, 640 examples, stopped after 15 steps"

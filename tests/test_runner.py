@@ -2,9 +2,11 @@
 one mask selection a price and its prune share, and the final model timed beside the dense one."""
 
 import copy
+import time
 from dataclasses import replace
 
 import pytest
+import torch
 
 from bertpress import api
 from bertpress.data.calibration import Calibration
@@ -12,7 +14,7 @@ from bertpress.data.sources import DataSource
 from bertpress.measure.cost import MacsBudget, resolve_budget
 from bertpress.measure.latency import LatencySetting
 from bertpress.models.loading import load_tokenizer
-from bertpress.steps import PruneStep, apply_step
+from bertpress.steps import DistillStep, PruneStep, apply_step
 from bertpress.steps import state as state_module
 from bertpress.steps.runner import prepare
 from bertpress.steps.workload import TaskWorkload
@@ -73,3 +75,26 @@ def test_compress_times_the_final_model_beside_the_dense_one(model_dir, rte_dir)
     assert report.baseline.latency_spread_ms is not None and report.pruned.latency_spread_ms is not None
     assert report.speedup == report.baseline.latency_ms / report.pruned.latency_ms
 
+
+
+def test_a_distillation_ended_by_its_deadline_is_redone_by_its_step_cap(prepared):
+    parent = prepared.state
+
+    def distilled(step: DistillStep, deadline: float | None = None):
+        student = replace(parent, model=copy.deepcopy(parent.model), records=[], timings_s={}, training_deadline=deadline)
+        return student.model, apply_step(student, step)
+
+    step = DistillStep(epochs=2, lr=1e-3, batch_size=8, max_train_samples=32)  # 4 optimizer steps an epoch
+    late, ended = distilled(step, deadline=time.perf_counter())  # already passed: one step, then stop
+    assert (ended["optimizer_steps"], ended["planned_steps"], ended["stopped_at_deadline"]) == (1, 8, True)
+    assert len(ended["curve"]) == 1
+    capped, redone = distilled(replace(step, max_steps=1))
+    assert (redone["optimizer_steps"], redone["stopped_at_deadline"]) == (1, False)
+    for name, weight in late.state_dict().items():
+        assert torch.equal(weight, capped.state_dict()[name]), name  # same schedule, same batches: the same student
+    _, into_second_epoch = distilled(replace(step, max_steps=5))
+    assert into_second_epoch["optimizer_steps"] == 5 and len(into_second_epoch["curve"]) == 2
+    _, whole = distilled(step)
+    assert (whole["optimizer_steps"], whole["stopped_at_deadline"]) == (8, False)
+    with pytest.raises(api.BertpressError, match="max_steps must be at least 1"):
+        DistillStep(max_steps=0)

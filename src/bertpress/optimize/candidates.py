@@ -17,13 +17,15 @@ class Structure:
     """A PyTorch model made from the dense one: ``dropped_layers`` removed (alternate ones, a
     DistilBERT-style student), pruned to ``macs`` of the MACs, then distilled for
     ``distill_epochs`` (0: retraining-free) on ``max_train_samples`` examples (None: all) at
-    ``distill_lr`` (None: the distill step's default)."""
+    ``distill_lr`` (None: the distill step's default), stopping after ``distill_steps`` optimizer
+    steps where the search's deadline ended it (None: all planned)."""
 
     macs: float = 1.0
     dropped_layers: int = 0
     distill_epochs: int = 0
     max_train_samples: int | None = None
     distill_lr: float | None = None
+    distill_steps: int | None = None
 
     def steps(self, num_layers: int) -> list[StepConfig]:
         steps: list[StepConfig] = []
@@ -33,7 +35,9 @@ class Structure:
             steps.append(PruneStep(macs=self.macs))
         if self.distill_epochs:
             rate = {} if self.distill_lr is None else {"lr": self.distill_lr}
-            steps.append(DistillStep(epochs=self.distill_epochs, max_train_samples=self.max_train_samples, **rate))
+            steps.append(DistillStep(
+                epochs=self.distill_epochs, max_train_samples=self.max_train_samples, max_steps=self.distill_steps, **rate
+            ))
         return steps
 
     def label(self) -> str:
@@ -43,7 +47,8 @@ class Structure:
         parts.append("dense" if self.macs == 1.0 and not self.dropped_layers else f"MACs {self.macs:.2f}")
         if self.distill_epochs:
             capped = f", {self.max_train_samples:,} examples" if self.max_train_samples else ""
-            parts.append(f"distill {self.distill_epochs} ep{capped}")
+            stopped = f", stopped after {self.distill_steps:,} steps" if self.distill_steps else ""
+            parts.append(f"distill {self.distill_epochs} ep{capped}{stopped}")
         return " + ".join(parts)
 
     def to_dict(self) -> dict:

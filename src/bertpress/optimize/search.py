@@ -24,13 +24,14 @@ The clock is checked before each piece of work, against what that kind of work t
 backend's judging: the least it took on that backend). Static int8's per-layer fallback may quantize
 a model twice per layer, minutes at base size: it is given a deadline, at most a share of the time
 left and leaving the time to score and time the result, so what a judging must take is what it
-took without the fallback.
+took without the fallback. A distillation, sized from a guessed or timed step, also has a deadline
+(the time its student's judging needs), and a student it ended early keeps the step count in its
+recipe.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import shutil
 import sys
 import tempfile
@@ -122,11 +123,14 @@ class _Clock:
         """Seconds making and judging a model on ``backend`` must take: the least it took there."""
         return self.took.get(f"judging {backend}", GUESSED_BACKEND_S)
 
+    def by(self, reserve_s: float) -> float:
+        """The ``time.perf_counter()`` reading at which only ``reserve_s`` of the budget is left."""
+        return self.started + self.budget_s - reserve_s
+
     def deadline(self, reserve_s: float) -> float:
         """The ``time.perf_counter()`` reading by which a static int8 fallback stops: after at most
         ``FALLBACK_SHARE`` of the time left, leaving ``reserve_s`` of the budget."""
-        now = time.perf_counter()
-        return min(now + FALLBACK_SHARE * self.left(), self.started + self.budget_s - reserve_s)
+        return min(time.perf_counter() + FALLBACK_SHARE * self.left(), self.by(reserve_s))
 
     def say(self, message: str) -> None:
         if self.progress:
@@ -311,16 +315,17 @@ class Search:
             self.say(f"distilling: {structure.label()}")
             started = time.perf_counter()
             state = self.fork() if start is None else self.fork(self.workload.load(str(start.folder)))
+            state.training_deadline = self.clock.by(self.judging_reserve())
             steps = structure.steps(self.num_layers)
             for step in steps if start is None else steps[-1:]:
-                apply_step(state, step)
-            self.clock.took["distill_step"] = (time.perf_counter() - started) / self.training_steps(structure)
+                details = apply_step(state, step)
+            # The last step is the distillation: a structure that ended at the deadline is redone by a cap.
+            self.clock.took["distill_step"] = (time.perf_counter() - started) / max(1, details["optimizer_steps"])
+            if details["stopped_at_deadline"]:
+                structure = replace(structure, distill_steps=details["optimizer_steps"])
+                self.say(f"distillation stopped at the deadline, after {details['optimizer_steps']:,} of {details['planned_steps']:,} steps")
             made = self.built(structure, state)
             self.judge(made, state)
-
-    def training_steps(self, structure: Structure) -> int:
-        examples = structure.max_train_samples or len(self.workload.training_examples())
-        return max(1, math.ceil(examples / DistillStep.batch_size)) * structure.distill_epochs
 
     def fit_distillation(self, structure: Structure) -> Structure | None:
         """The structure with as many epochs and examples as the time left allows, keeping the
@@ -330,9 +335,14 @@ class Search:
         dense_forward_s = (self.dense_ms / 1000 * (DistillStep.batch_size / self.target.batch_size)
                            * (self.parent.reference.seq_length / self.target.seq_length))
         step_s = self.clock.took.get("distill_step") or policy.training_step_s(dense_forward_s, structure.macs)
-        reserve = JUDGING_MARGIN * sum(self.clock.judging(backend) for backend in self.backends)
         examples = len(self.workload.training_examples())
-        return policy.fit_distillation(structure, self.clock.left() - reserve, step_s, examples, DistillStep.batch_size)
+        return policy.fit_distillation(structure, self.clock.left() - self.judging_reserve(), step_s, examples, DistillStep.batch_size)
+
+    def judging_reserve(self) -> float:
+        """Seconds a distilled student needs after training: its dev score (the training curve's)
+        and its making and judging on every backend."""
+        after = self.clock.expects("scoring") + sum(self.clock.judging(backend) for backend in self.backends)
+        return JUDGING_MARGIN * after
 
     def fork(self, model=None) -> State:
         """A state for another model (default: a copy of the dense one), sharing the calibration

@@ -8,6 +8,7 @@ the same labels and vocabulary. The objective is ``distill.losses``; the loop is
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,6 +47,9 @@ class DistillStep(StepConfig):
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     max_train_samples: int | None = None  # a seeded subset of the training split (caps the steps)
+    # Stop after this many optimizer steps, the learning-rate schedule still planned for all
+    # epochs: how a recipe redoes a distillation that a deadline ended early.
+    max_steps: int | None = None
     unlabeled_file: str | None = None  # extra text the teacher labels
     unlabeled_columns: tuple[str, ...] | None = None  # its text columns, when it is a table
     logits: float = 1.0
@@ -60,8 +64,9 @@ class DistillStep(StepConfig):
         for name in ("epochs", "batch_size", "gradient_accumulation"):
             if getattr(self, name) < 1:
                 raise BertpressError(f"step 'distill': {name} must be at least 1, not {getattr(self, name)}")
-        if self.max_train_samples is not None and self.max_train_samples < 1:
-            raise BertpressError(f"step 'distill': max_train_samples must be at least 1, not {self.max_train_samples}")
+        for name in ("max_train_samples", "max_steps"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise BertpressError(f"step 'distill': {name} must be at least 1, not {getattr(self, name)}")
         if not self.lr > 0 or not self.temperature > 0:
             raise BertpressError("step 'distill': lr and temperature must be positive")
         if not 0 <= self.warmup_ratio < 1:
@@ -120,11 +125,17 @@ def run_distill(state: State, config: DistillStep) -> dict:
         return module(batch, labels, targets)
 
     curve, first_epoch = _resume(state, trainer)
+    done = (first_epoch - 1) * trainer.steps_per_epoch  # a resumed run's finished epochs, or its cap if that ended them
+    limit = _StepLimit(config.max_steps, state.training_deadline, taken=min(done, config.max_steps or done))
     try:
         with _attention_outputs(weights.needs_attention, state.model, teacher):
             for epoch in range(first_epoch, config.epochs + 1):
+                if limit.stopped:
+                    break
                 with timed(state.timings_s, "distill"):  # per epoch, so that a checkpoint holds the time so far
-                    losses = train_epoch(trainer, dataset, collate, schedule, epoch, compute_loss, progress=state.progress)
+                    losses = train_epoch(
+                        trainer, dataset, collate, schedule, epoch, compute_loss, progress=state.progress, stop=limit.step
+                    )
                 state.model.eval()
                 dev = on_main(lambda: state.score(state.model)) if state.score else {}
                 curve.append({"epoch": epoch, **losses, **{f"dev_{name}": value for name, value in dev.items()}})
@@ -139,9 +150,32 @@ def run_distill(state: State, config: DistillStep) -> dict:
         "teacher": config.teacher or "the model the recipe started from",
         "examples": labeled,
         "unlabeled_examples": len(dataset) - labeled,
-        "optimizer_steps": trainer.steps_per_epoch * config.epochs,
+        "optimizer_steps": limit.taken,
+        "planned_steps": trainer.steps_per_epoch * config.epochs,
+        "stopped_at_deadline": limit.at_deadline,
         "curve": curve,
     }
+
+
+@dataclass
+class _StepLimit:
+    """Where training ends before its planned steps: ``max_steps`` (a recipe's cap) or
+    ``deadline`` (a ``time.perf_counter()`` reading, the optimize search's budget)."""
+
+    max_steps: int | None
+    deadline: float | None
+    taken: int = 0  # optimizer steps so far, over all epochs (a resumed run starts with its epochs')
+    at_deadline: bool = False  # the deadline, not the cap, ended training
+
+    @property
+    def stopped(self) -> bool:
+        return self.at_deadline or (self.max_steps is not None and self.taken >= self.max_steps)
+
+    def step(self) -> bool:
+        """Called after each optimizer step: True when training must end there."""
+        self.taken += 1
+        self.at_deadline = self.deadline is not None and time.perf_counter() >= self.deadline
+        return self.stopped
 
 
 def training_set(state: State, config: DistillStep) -> tuple[Dataset, int]:

@@ -53,6 +53,7 @@ class State:
     quantization: dict | None = None  # how the deployed PyTorch model was quantized
     judge_static: bool = True  # static int8 keeps in fp32 the layers that lose agreement (off for timing only)
     static_deadline: float | None = None  # a time.perf_counter() reading that fallback must stop by
+    training_deadline: float | None = None  # a time.perf_counter() reading that distillation must stop by
     _gradients: MaskGradients | None = None
     _selections: dict = field(default_factory=dict)  # (budget, layer drop allowed) → prune.search.Selection
 

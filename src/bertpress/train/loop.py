@@ -107,8 +107,11 @@ def train_epoch(
     compute_loss: Callable[[torch.nn.Module, dict], tuple[torch.Tensor, dict[str, torch.Tensor]]],
     *,
     progress: bool = True,
+    stop: Callable[[], bool] | None = None,
 ) -> dict[str, float]:
-    """One pass over ``dataset``; returns the mean of the loss and of each of its parts."""
+    """One pass over ``dataset``; returns the mean of the loss and of each of its parts.
+
+    ``stop`` is asked after each optimizer step; True ends the epoch there (a step cap, a deadline)."""
     accelerator = trainer.accelerator
     lengths = np.fromiter((len(ids) for ids in dataset["input_ids"]), dtype=np.int64, count=len(dataset))
     batches = LengthGroupedBatches(lengths, schedule.micro_batch(), schedule.seed + epoch)
@@ -139,9 +142,20 @@ def train_epoch(
         if accelerator.sync_gradients:
             bar.update()
             bar.set_postfix(loss=f"{loss.item():.4f}")
+            if stop is not None and _any_process(accelerator, stop()):
+                loader.end()  # what finishing the loop does: accelerate forgets the loader, so later accumulation is unaffected
+                break
     bar.close()
     means = {name: accelerator.reduce(total / count, reduction="mean") for name, total in totals.items()}
     return {name: round(float(value), 6) for name, value in means.items()}
+
+
+def _any_process(accelerator: Accelerator, flag: bool) -> bool:
+    """True on every process when ``flag`` is on any: processes whose clocks disagree on a
+    deadline must still stop at the same step, or the next all-reduce waits forever."""
+    if accelerator.num_processes == 1:
+        return flag
+    return bool(accelerator.reduce(torch.tensor(float(flag), device=accelerator.device), reduction="sum") > 0)
 
 
 class LengthGroupedBatches(torch.utils.data.Sampler):

@@ -69,8 +69,17 @@ DISTILL_LR = 3e-5
 EMBEDDER_LOSS = "similarity"
 
 
-def cache(name: str) -> Path:
-    return kept_models_dir("base_size") / name
+DEFAULT_SAMPLES = 512
+
+
+def cache(use: str, method: str, ratio: float, num_samples: int) -> Path:
+    """Where a cell's model is kept (a calibration size other than the default is a cell of its own)."""
+    size = "" if num_samples == DEFAULT_SAMPLES else f"-n{num_samples}"
+    return kept_models_dir("base_size") / f"{use}-{method}-{ratio}{size}"
+
+
+def cell(r: dict) -> tuple:
+    return r["use"], r["method"], r.get("family", "mpnet"), r["ratio"], r.get("num_samples", DEFAULT_SAMPLES)
 
 
 def model_of(use: str, shared: Path) -> tuple[str, str]:
@@ -148,7 +157,7 @@ def timed(use: str, folder: str, shared: Path) -> dict:
 
 def run_cell(use: str, method: str, ratio: float, args, shared: Path) -> dict:
     mpnet, _ = model_of(use, shared)
-    folder = cache(f"{use}-{method}-{ratio}")
+    folder = cache(use, method, ratio, args.num_samples)
     folder.parent.mkdir(parents=True, exist_ok=True)
     made = compress(use, mpnet, method, ratio, args.num_samples, args.distill_epochs, shared, folder)
     result = {"use": use, "method": method, "ratio": ratio, "num_samples": args.num_samples, **made,
@@ -189,7 +198,7 @@ def retime(store: dict, use: str, shared: Path, note: str | None) -> None:
             model = model_of(use, shared)[("mpnet", "minilm").index(r["family"])]
             with dense_folder(use, model) as folder:
                 r["latency_ms"] = timed(use, folder, shared)
-        elif (kept := cache(f"{use}-{r['method']}-{r['ratio']}")).is_dir():
+        elif (kept := cache(use, r["method"], r["ratio"], r.get("num_samples", DEFAULT_SAMPLES))).is_dir():
             r["latency_ms"] = timed(use, str(kept), shared)
         else:
             continue
@@ -209,8 +218,7 @@ def load_store() -> dict:
 def save_run(store: dict, result: dict) -> None:
     """Keep ``result`` (timed on this machine), in place of the stored run of the same cell."""
     result["machine"] = machine()
-    key = (result["use"], result["method"], result.get("family", "mpnet"), result["ratio"])
-    store["runs"] = [r for r in store["runs"] if (r["use"], r["method"], r.get("family", "mpnet"), r["ratio"]) != key] + [result]
+    store["runs"] = [r for r in store["runs"] if cell(r) != cell(result)] + [result]
     store["machine"] = result["machine"]
     STORE.write_text(json.dumps(store, indent=2) + "\n")
 
@@ -263,17 +271,19 @@ def write_tables(store: dict) -> None:
 
 def target_rows(runs: list[dict]) -> list[list]:
     rows = []
-    for r in (r for r in runs if r["method"] == "prune" and r["ratio"] == 0.5):
+    for r in (r for r in runs if cell(r)[1:] == ("prune", "mpnet", 0.5, DEFAULT_SAMPLES)):
         rows.append([f"{r['use']}: prune at 0.5 in <= 10 min and <= 6 GB", "<= 600 s, <= 6 GB",
                      f"{r['wall_s']:.0f} s, {r['peak_gb']:.2f} GB", verdict(r["wall_s"] <= 600 and r["peak_gb"] <= 6)])
         speedup = r["latency_ms"]["dense torch-fp32 b32"] / latency(r, "torch-fp32", 32)
         rows.append([f"{r['use']}: speedup at 0.5 (torch-fp32, b32 x {SEQ_LENGTH})", ">= 1.8x", f"{speedup:.2f}x", verdict(speedup >= 1.8)])
-    for r in (r for r in runs if r["method"] == "prune" and r["ratio"] in ALLOWED_DROP and r["use"] != "embedder"):
+    # Every retraining-free row: the default (prune) and the other layer floors and calibration sizes.
+    for r in (r for r in runs if r["method"].startswith("prune") and r["ratio"] in ALLOWED_DROP and r["use"] != "embedder"):
         dense = next((d for d in runs if d["use"] == r["use"] and d.get("family") == "mpnet" and d["method"] == "dense"), None)
         if dense:
             drop = dense["metrics"][main_metric(r["use"])] - r["metrics"][main_metric(r["use"])]
             allowed = ALLOWED_DROP[r["ratio"]]
-            rows.append([f"{r['use']}: {r['ratio']:g} retraining-free, drop", f"<= {allowed}", f"{drop:.2f}", verdict(drop <= allowed)])
+            how = "" if cell(r)[1:] == ("prune", "mpnet", r["ratio"], DEFAULT_SAMPLES) else f" ({variant(r)})"
+            rows.append([f"{r['use']}: {r['ratio']:g} retraining-free{how}, drop", f"<= {allowed}", f"{drop:.2f}", verdict(drop <= allowed)])
     for use in dict.fromkeys(r["use"] for r in runs):
         minilm = next((d for d in runs if d["use"] == use and d.get("family") == "minilm"), None)
         if minilm is None:
@@ -289,6 +299,12 @@ def target_rows(runs: list[dict]) -> list[list]:
             rows.append([f"{use}: compressed MPNet beats dense MiniLM at its latency ({backend}, b32)", "higher metric",
                          measured, verdict(best is not None and best["metrics"][metric] > minilm["metrics"][metric])])
     return rows
+
+
+def variant(r: dict) -> str:
+    """A compressed row's method, with its calibration size where it is not the default."""
+    size = r.get("num_samples", DEFAULT_SAMPLES)
+    return r["method"] + ("" if size == DEFAULT_SAMPLES else f", {size} examples")
 
 
 def plot(use: str, metric: str, runs: list[dict], dense: dict) -> None:
@@ -320,7 +336,8 @@ def main() -> None:
     parser.add_argument("--models", default="embedder,stsb,mrpc,sst2")
     parser.add_argument("--ratios", default="0.7,0.5,0.35,0.25")
     parser.add_argument("--methods", default="prune,gradual-distill")
-    parser.add_argument("--num-samples", type=int, default=512, help="calibration examples of each prune (default 512)")
+    parser.add_argument("--num-samples", type=int, default=DEFAULT_SAMPLES,
+                        help=f"calibration examples of each prune (default {DEFAULT_SAMPLES}; another size is a row of its own)")
     parser.add_argument("--note", help="what else ran on the machine meanwhile")
     parser.add_argument("--no-dense", action="store_true", help="keep the stored dense rows")
     parser.add_argument("--distill-epochs", type=int, default=2,

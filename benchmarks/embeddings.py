@@ -262,12 +262,14 @@ DISTILL_SAMPLES = 24_000  # texts a front distillation reads (a seeded subset of
 @dataclass(frozen=True)
 class Cell:
     """A model of the front: ``recipe`` applied to ``start`` (another cell, None: all-MiniLM-L6-v2)
-    with ``objective``, calibrated and distilled on SQuAD train's paragraphs and questions."""
+    with ``objective``, calibrated and distilled on SQuAD train's paragraphs and questions (and,
+    with ``glue_text``, the GLUE training sentences of SOURCES too: two --text-file)."""
 
     name: str
     recipe: object = None  # an api.Recipe; None: a static embedder (``distill --static``)
     start: str | None = None
     objective: str = "mse"
+    glue_text: bool = False
 
 
 def front_cells() -> list[Cell]:
@@ -283,6 +285,8 @@ def front_cells() -> list[Cell]:
         Cell("gradual 0.5 + distill (mse)", api.Recipe.of(distill), start="gradual 0.5"),
         Cell("gradual 0.5 + distill (similarity)", api.Recipe.of(distill), start="gradual 0.5", objective="similarity"),
         Cell("static 256 dims"),
+        Cell("gradual 0.5 (similarity) on SQuAD + GLUE text", api.gradual_recipe(api.PruneStep(macs=0.5)),
+             objective="similarity", glue_text=True),
     ]
 
 
@@ -290,13 +294,15 @@ def front_cache(name: str) -> Path:
     return kept_models_dir("embeddings") / name.replace(" ", "-").replace("(", "").replace(")", "")
 
 
-def make_cell(cell: Cell, squad_train: Path) -> tuple[Path, float | None]:
+def make_cell(cell: Cell, shared: Path) -> tuple[Path, float | None]:
     """The cell's model folder, made once (kept in the cache); the seconds making it took, or None when it was kept."""
     folder = front_cache(cell.name)
     if (folder / "modules.json").is_file():
         return folder, None
     started = time.perf_counter()
-    setup = api.EmbeddingSetup(text_file=str(squad_train), objective=cell.objective)
+    squad_train = shared / "data" / "squad" / "train-v1.1.json"
+    text = (str(squad_train), str(calibration_text(shared))) if cell.glue_text else str(squad_train)
+    setup = api.EmbeddingSetup(text_file=text, objective=cell.objective)
     if cell.recipe is None:
         api.distill_static("minilm", folder, config=api.DistillStaticStep(text_file=str(squad_train)), progress=True)
     else:
@@ -378,7 +384,7 @@ def run_front(
         raise SystemExit(f"the stored front was timed on {stored_cpu}, this machine is {cpu}: run the whole front (no --cells)")
     cells = [] if only and "dense" not in only else [(Cell("dense"), Path(resolve_model("minilm")), 0.0)]
     chosen = [cell for cell in front_cells() if not only or cell.name in only]
-    cells += [(cell, *make_cell(cell, squad_train)) for cell in chosen]  # made first: the timings run alone
+    cells += [(cell, *make_cell(cell, shared)) for cell in chosen]  # made first: the timings run alone
     store["rows"] = [r for r in store["rows"] if r["model"] not in {cell.name for cell, _, _ in cells}]
     for cell, folder, seconds in cells:
         for backend in DENSE_BACKENDS if cell.name == "dense" else backends if cell.recipe is not None else ("torch-fp32",):

@@ -15,6 +15,7 @@ from pathlib import Path
 from .data.calibration import Calibration
 from .data.sources import DataSource, load_split
 from .data.tasks import DEFAULT_LENGTH, TASKS, get_task
+from .data.texts import text_files
 from .errors import BertpressError
 from .export.folders import export_folder
 from .export.onnx import ExportReport, StaticCalibration
@@ -171,7 +172,7 @@ def export(
     chosen = _export_backend(int8, backend, embedding)
     if text is not None and not embedding:
         raise BertpressError("text to calibrate on is for a sentence embedder: add --embedding")
-    inputs = [model, *((text.text_file,) if text is not None and text.text_file else ())]
+    inputs = [model, *text_files(text.text_file if text is not None else None)]
     check_output(output, overwrite=overwrite, inputs=inputs)
     network = load_embedder(model, pooling) if embedding else load_any(model)
     if isinstance(network, ExportedModel):

@@ -138,11 +138,14 @@ def add_embedding_text_options(parser: argparse.ArgumentParser, embedding_help: 
     group = parser.add_argument_group("sentence embeddings (no labels)")
     group.add_argument("--embedding", action="store_true", help=embedding_help)
     group.add_argument(
-        "--text-file", metavar="FILE",
+        "--text-file", metavar="FILE", action="append",
         help="unlabeled text: one per line, a .csv/.tsv/.jsonl column (--text-column), or a SQuAD JSON file "
-        "(its paragraphs and questions, cut at 256 tokens unless --max-length says otherwise)",
+        "(its paragraphs and questions, cut at 256 tokens unless --max-length says otherwise); repeat it to pool "
+        "several files (e.g. passages and sentences)",
     )
-    group.add_argument("--text-column", metavar="NAME", help="the text file's column, when it is a table (default 'text')")
+    group.add_argument(
+        "--text-column", metavar="NAME", help="the column of the text files that are tables (default 'text')"
+    )
     add_pooling_option(group)
     return group
 
@@ -195,9 +198,11 @@ def check_json_target(args: argparse.Namespace) -> None:
         raise BertpressError(f"--json {args.json} is a folder (or the --output folder); give a file name")
     check_writable(target, f"--json {args.json} cannot be written")
     for option in INPUT_OPTIONS:
-        source = getattr(args, option, None)
-        if source is not None and Path(source).exists() and _is_within(target, Path(source)):
-            raise BertpressError(f"--json {args.json} would write into the input --{option.replace('_', '-')} {source}")
+        value = getattr(args, option, None)
+        sources = value if isinstance(value, list) else [] if value is None else [value]  # --text-file repeats
+        for source in sources:
+            if Path(source).exists() and _is_within(target, Path(source)):
+                raise BertpressError(f"--json {args.json} would write into the input --{option.replace('_', '-')} {source}")
 
 
 def _is_within(path: Path, place: Path) -> bool:

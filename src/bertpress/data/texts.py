@@ -1,11 +1,12 @@
-"""Unlabeled text for sentence-embedding models: a file of lines, a table's column, a SQuAD
-file's paragraphs and questions, the sentences of a registered task's training split (labels
-ignored, never the evaluation data), or, when none is given, the text sample shipped in the
-package (``text_sample``).
+"""Unlabeled text for sentence-embedding models: files of lines, a table's column, a SQuAD
+file's paragraphs and questions (several files pool their texts), the sentences of a registered
+task's training split (labels ignored, never the evaluation data), or, when none is given, the
+text sample shipped in the package (``text_sample``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,28 +24,46 @@ from .unlabeled import TABLES, table_column, text_lines
 PASSAGE_LENGTH = 256
 
 
-def text_length(text_file: str | None) -> int:
-    """The tokens per text that ``text_file``'s texts need: passages get PASSAGE_LENGTH."""
-    return PASSAGE_LENGTH if text_file and Path(text_file).is_file() and is_squad_document(text_file) else DEFAULT_LENGTH
+def text_files(text_file: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The files a ``text_file`` field names: none, one path, or several whose texts are pooled."""
+    if text_file is None:
+        return ()
+    return (text_file,) if isinstance(text_file, (str, Path)) else tuple(text_file)
+
+
+def text_file_field(text_file: str | Sequence[str] | None) -> str | tuple[str, ...] | None:
+    """A ``text_file`` field as configs hold it (and recipes write it): None, a path, or a tuple of several."""
+    files = text_files(text_file)
+    return None if not files else str(files[0]) if len(files) == 1 else tuple(str(path) for path in files)
+
+
+def text_length(text_file: str | Sequence[str] | None) -> int:
+    """The tokens per text that the files' texts need: passages (any SQuAD file among them) get PASSAGE_LENGTH."""
+    squad = any(Path(path).is_file() and is_squad_document(path) for path in text_files(text_file))
+    return PASSAGE_LENGTH if squad else DEFAULT_LENGTH
 
 
 @dataclass(frozen=True)
 class TextSource:
-    """Where the text comes from: ``text_file`` (with ``text_column`` for a table), ``task``'s
-    training split, or with neither the shipped sample."""
+    """Where the text comes from: ``text_file``, one file or several pooled (with ``text_column``
+    for tables), ``task``'s training split, or with neither the shipped sample."""
 
-    text_file: str | None = None
+    text_file: str | Sequence[str] | None = None
     text_column: str | None = None
     task: str | None = None
     data: DataSource = DataSource()
 
     def __post_init__(self):
-        if self.text_file is not None and self.task is not None:
-            raise BertpressError("give the text as a text file or as a task whose training sentences to use, not both")
+        if self.files and self.task is not None:
+            raise BertpressError("give the text as text files or as a task whose training sentences to use, not both")
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return text_files(self.text_file)
 
     def describe(self) -> str:
-        if self.text_file is not None:
-            return self.text_file
+        if self.files:
+            return " + ".join(str(path) for path in self.files)
         return f"{self.task} training sentences" if self.task is not None else SAMPLE_NAME
 
     def load(self) -> list[str]:
@@ -55,28 +74,41 @@ class TextSource:
         return texts
 
     def _texts(self) -> list[str]:
-        if self.text_file is not None:
-            return self._file_texts()
-        return self._task_texts() if self.task is not None else sample_texts()
+        if not self.files:
+            return self._task_texts() if self.task is not None else sample_texts()
+        paths = [Path(path) for path in self.files]
+        for path in paths:
+            if not path.is_file():
+                raise BertpressError(f"text file not found: {path}")
+        self._check_column(paths)
+        return [text for path in paths for text in self._file_texts(path)]
 
-    def _file_texts(self) -> list[str]:
-        path = Path(self.text_file)
-        if not path.is_file():
-            raise BertpressError(f"text file not found: {path}")
+    def _check_column(self, paths: list[Path]) -> None:
+        """A text column names a column of the tables among the files; with none it is a mistake."""
+        if self.text_column is None or any(_is_table(path) for path in paths):
+            return
+        if len(paths) == 1 and is_squad_document(paths[0]):
+            raise BertpressError(
+                f"--text-column does not apply to {paths[0].name}, a SQuAD file (its paragraphs and questions are the text)"
+            )
+        names = ", ".join(path.name for path in paths)
+        raise BertpressError(f"--text-column applies to .csv, .tsv and .jsonl files, not to {names}")
+
+    def _file_texts(self, path: Path) -> list[str]:
         if is_squad_document(path):
-            if self.text_column is not None:
-                raise BertpressError(f"--text-column does not apply to {path.name}, a SQuAD file (its paragraphs and questions are the text)")
             return squad_texts(path)
-        if path.suffix.lower() in TABLES:
+        if _is_table(path):
             return table_column(path, self.text_column or "text")
-        if self.text_column is not None:
-            raise BertpressError(f"--text-column applies to .csv, .tsv and .jsonl files, not to {path.name}")
         return text_lines(path)
 
     def _task_texts(self) -> list[str]:
         examples = load_split(get_task(self.task), "train", self.data)
         columns = [name for name in ("text_a", "text_b") if name in examples.column_names]
         return [text for name in columns for text in list(examples[name])]
+
+
+def _is_table(path: Path) -> bool:
+    return path.suffix.lower() in TABLES and not is_squad_document(path)
 
 
 def split_texts(texts: list[str], num_samples: int, held_out: int, seed: int) -> tuple[list[str], list[str]]:

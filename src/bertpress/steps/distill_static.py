@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from ..data.texts import TextSource
+from ..data.texts import TextSource, text_file_field, text_files
 from ..distill.static import StaticSettings, check_static_inputs, distill_static, targets_dataset, train_static
 from ..errors import BertpressError
 from ..formatting import format_table
@@ -38,7 +38,8 @@ class DistillStaticStep(StepConfig):
     # ("zipf"), or none; None: "counts" when there is text, else "zipf"
     weighting: Literal["counts", "zipf", "none"] | None = None
     sif_coefficient: float | None = None  # None: the weighting's own (distill.static.SIF_COEFFICIENTS)
-    text_file: str | None = None  # text (lines, a table's column, a SQuAD file) to count tokens on and train on
+    # text (lines, a table's column, a SQuAD file; several files pool) to count tokens on and train on
+    text_file: str | tuple[str, ...] | None = None
     text_column: str | None = None
     epochs: int = 0  # epochs of training on text_file (0: none)
     lr: float = 1e-3
@@ -48,6 +49,7 @@ class DistillStaticStep(StepConfig):
     seed: int = 0
 
     def __post_init__(self):
+        object.__setattr__(self, "text_file", text_file_field(self.text_file))
         for name in ("dims", "batch_size", "max_length", "token_batch_size"):
             if getattr(self, name) < 1:
                 raise BertpressError(f"step 'distill_static': {name} must be at least 1, not {getattr(self, name)}")
@@ -84,7 +86,7 @@ class DistillStaticStep(StepConfig):
             self.texts()
 
     def input_paths(self) -> tuple[str, ...]:
-        return (self.text_file,) if self.text_file is not None else ()
+        return text_files(self.text_file)
 
 
 def make_static(model, tokenizer, config: DistillStaticStep, progress: bool) -> tuple[StaticEmbedder, dict]:

@@ -20,7 +20,7 @@ from ..data.calibration import Calibration, calibration_batches, held_out_batche
 from ..data.sources import DataSource, load_split
 from ..data.tasks import EMBEDDING_METRICS, RETRIEVAL_METRICS, Columns, Task, get_task
 from ..data.squad import retrieval_set
-from ..data.texts import PASSAGE_LENGTH, TextSource, split_texts, text_length
+from ..data.texts import PASSAGE_LENGTH, TextSource, split_texts, text_file_field, text_files, text_length
 from ..data.tokenize import batches, encode
 from ..errors import BertpressError
 from ..measure.embeddings import agreement, embed, squad_retrieval, sts_similarity
@@ -93,7 +93,7 @@ class TaskWorkload:
 class EmbeddingSetup:
     """How a sentence-embedding model is compressed: its text, its pooling, its objective."""
 
-    text_file: str | None = None  # one text per line, or a table with ``text_column``
+    text_file: str | tuple[str, ...] | None = None  # one text per line, a table's ``text_column``, a SQuAD file; several pool
     text_column: str | None = None
     pooling: str | None = None  # replaces the folder's pooling (or stands in for a missing one)
     objective: str = "mse"  # how embeddings are compared: mse, cosine or similarity (``models.task_heads.Embedding``)
@@ -102,6 +102,7 @@ class EmbeddingSetup:
     max_questions: int | None = 1000  # retrieval: a seeded subset of the questions, against all paragraphs
 
     def __post_init__(self):
+        object.__setattr__(self, "text_file", text_file_field(self.text_file))  # a list given: a tuple, as recipes hold it
         if self.pooling is not None:
             Pooling(self.pooling)  # refuses an unknown mode now, not after loading
         if self.retrieval_file is not None:
@@ -233,7 +234,7 @@ class EmbeddingWorkload:
 
     def input_paths(self) -> tuple[str, ...]:
         """The local files and folders the workload reads: the text and retrieval files, and the task's data."""
-        files = tuple(path for path in (self.setup.text_file, self.setup.retrieval_file) if path)
+        files = (*text_files(self.setup.text_file), *((self.setup.retrieval_file,) if self.setup.retrieval_file else ()))
         return files + self.data.input_paths()
 
     def fingerprint(self) -> dict:

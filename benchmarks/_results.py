@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime
 import os
-import platform
 import re
 from pathlib import Path
 
 import torch
+
+from bertpress.measure.machine import this_machine
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
@@ -33,28 +34,15 @@ def kept_models_dir(benchmark: str) -> Path:
     return root / "benchmarks" / benchmark
 
 
-# The widest vector instructions a CPU has, best first: int8 speed depends on them far more than on the name.
-VECTOR_FLAGS = ("amx_int8", "avx512_vnni", "avx_vnni", "avx512f", "avx2")
-
-
-def cpu_name() -> str:
-    """The CPU as /proc/cpuinfo names it, with its family, model and widest vector instructions: two hosts
-    that both say "AMD EPYC" were a Zen 1 without AVX-512 and a newer one with VNNI, 14x apart in
-    OpenVINO int8. No comma: rows compare machines by the text before the first one."""
-    try:
-        info = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines() if ":" in line)
-    except OSError:
-        return platform.processor() or platform.machine()
-    info = {key.strip(): value.strip() for key, value in info.items()}
-    flags = set(info.get("flags", "").split())
-    widest = next((flag for flag in VECTOR_FLAGS if flag in flags), "no avx2")
-    return f"{info.get('model name', platform.machine())} (family {info.get('cpu family', '?')} model {info.get('model', '?')} {widest})"
-
-
 def machine() -> str:
+    """The CPU's name with the instruction-set features that pick the runtimes' kernels (two hosts that
+    both say "AMD EPYC", a Zen 1 with AVX2 only and a newer one with VNNI, were 14x apart in OpenVINO
+    int8), its cores, torch and the date. No comma in the CPU part: rows compare machines by the text
+    before the first one."""
+    host = this_machine(torch.get_num_threads())
     return (
-        f"{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads, "
-        f"{datetime.date.today().isoformat()}"
+        f"{host.cpu} ({' '.join(host.features) or 'no vector extensions listed'}), {os.cpu_count()} cores, "
+        f"torch {torch.__version__} with {torch.get_num_threads()} threads, {datetime.date.today().isoformat()}"
     )
 
 

@@ -291,6 +291,10 @@ def front_cells() -> list[Cell]:
         Cell("gradual 0.5 (similarity) on SQuAD + GLUE text + distill (lr 2e-5 on 12k texts)",
              api.Recipe.of(replace(distill, lr=2e-5, max_train_samples=12_000)),
              start="gradual 0.5 (similarity) on SQuAD + GLUE text", objective="similarity", glue_text=True),
+        # The same step on four times the text: does retrieval keep rising with more of it?
+        Cell("gradual 0.5 (similarity) on SQuAD + GLUE text + distill (lr 2e-5 on 48k texts)",
+             api.Recipe.of(replace(distill, lr=2e-5, max_train_samples=48_000)),
+             start="gradual 0.5 (similarity) on SQuAD + GLUE text", objective="similarity", glue_text=True),
     ]
 
 
@@ -376,15 +380,17 @@ def backend_model(name: str, folder: Path, backend: str, squad_train: Path):
 
 def run_front(
     shared: Path, backends: tuple[str, ...], note: str | None, only: set[str] | None = None, model2vec: str | None = None,
+    keep: bool = True,
 ) -> None:
     """Make, score and time the front's cells (``only``: those cells, "dense" among them or not, their
-    rows replacing the stored ones); ``model2vec``: model2vec's folder, its encoder scored beside them."""
+    rows replacing the stored ones); ``model2vec``: model2vec's folder, its encoder scored beside them;
+    ``keep`` False: only print the rows (on a machine other than the stored front's)."""
     squad_train = shared / "data" / "squad" / "train-v1.1.json"
     texts = FrontTexts(shared)
     tokenizer = load_tokenizer("minilm")
     store = json.loads(FRONT_STORE.read_text()) if only and FRONT_STORE.is_file() else {"rows": []}
     cpu, stored_cpu = machine().split(",")[0], store.get("machine", machine()).split(",")[0]
-    if cpu != stored_cpu:  # throughputs of two machines in one table would not compare
+    if keep and cpu != stored_cpu:  # throughputs of two machines in one table would not compare
         raise SystemExit(f"the stored front was timed on {stored_cpu}, this machine is {cpu}: run the whole front (no --cells)")
     cells = [] if only and "dense" not in only else [(Cell("dense"), Path(resolve_model("minilm")), 0.0)]
     chosen = [cell for cell in front_cells() if not only or cell.name in only]
@@ -406,6 +412,8 @@ def run_front(
                **texts.score(Model2VecEncoder(model2vec), tokenizer)}
         store["rows"].append(row)
         print(row, flush=True)
+    if not keep:
+        return
     store.update(machine=machine(), date=datetime.date.today().isoformat(), note=note or store.get("note"))
     FRONT_STORE.write_text(json.dumps(store, indent=2) + "\n")
     write_front(store)
@@ -525,6 +533,8 @@ def main() -> None:
     parser.add_argument("--front-backends", default=",".join(FRONT_BACKENDS))
     parser.add_argument("--front-tables", action="store_true", help="only write the stored front's tables again")
     parser.add_argument("--cells", help="--front: only these cells (comma-separated names), merged into the stored front")
+    parser.add_argument("--print-only", action="store_true",
+                        help="--front: print the rows, store nothing (timings of a machine other than the stored front's)")
     parser.add_argument("--model2vec", help="--front: a model2vec folder (embedding_anchors.py --model2vec-output), its encoder scored in the same run")
     parser.add_argument("--note", help="what else ran on the machine meanwhile (shown with the results)")
     args = parser.parse_args()
@@ -534,7 +544,7 @@ def main() -> None:
         return
     if args.front:
         only = set(args.cells.split(",")) if args.cells else None
-        run_front(shared, tuple(args.front_backends.split(",")), args.note, only, args.model2vec)
+        run_front(shared, tuple(args.front_backends.split(",")), args.note, only, args.model2vec, not args.print_only)
         return
     store = json.loads(STORE.read_text()) if STORE.is_file() else {}
     store["max_questions"] = args.max_questions

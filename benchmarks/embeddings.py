@@ -270,6 +270,7 @@ class Cell:
     start: str | None = None
     objective: str = "mse"
     glue_text: bool = False
+    pairs: bool = False  # calibration and distillation batches hold each SQuAD question with its paragraph (--query-passage-pairs)
 
 
 def front_cells() -> list[Cell]:
@@ -295,6 +296,14 @@ def front_cells() -> list[Cell]:
         Cell("gradual 0.5 (similarity) on SQuAD + GLUE text + distill (lr 2e-5 on 48k texts)",
              api.Recipe.of(replace(distill, lr=2e-5, max_train_samples=48_000)),
              start="gradual 0.5 (similarity) on SQuAD + GLUE text", objective="similarity", glue_text=True),
+        # The 12k step with each question batched with its paragraph: the in-batch term then sees the
+        # query-passage similarities retrieval ranks by (length-grouped batches put questions together).
+        Cell("gradual 0.5 (similarity) on SQuAD + GLUE text + distill on query-passage pairs (lr 2e-5 on 12k texts)",
+             api.Recipe.of(replace(distill, lr=2e-5, max_train_samples=12_000)),
+             start="gradual 0.5 (similarity) on SQuAD + GLUE text", objective="similarity", glue_text=True, pairs=True),
+        # The pairs in the pruning statistics' batches too (retraining-free).
+        Cell("gradual 0.5 (similarity) on query-passage pairs of SQuAD + GLUE text", api.gradual_recipe(api.PruneStep(macs=0.5)),
+             objective="similarity", glue_text=True, pairs=True),
     ]
 
 
@@ -310,7 +319,7 @@ def make_cell(cell: Cell, shared: Path) -> tuple[Path, float | None]:
     started = time.perf_counter()
     squad_train = shared / "data" / "squad" / "train-v1.1.json"
     text = (str(squad_train), str(calibration_text(shared))) if cell.glue_text else str(squad_train)
-    setup = api.EmbeddingSetup(text_file=text, objective=cell.objective)
+    setup = api.EmbeddingSetup(text_file=text, objective=cell.objective, query_passage_pairs=cell.pairs)
     if cell.recipe is None:
         api.distill_static("minilm", folder, config=api.DistillStaticStep(text_file=str(squad_train)), progress=True)
     else:

@@ -130,6 +130,13 @@ def add_embedding_options(parser: argparse.ArgumentParser):
         help="how embeddings are compared in pruning statistics and distillation (default mse; similarity: "
         "cosine plus each text's cosine similarities to the rest of its batch, the structure retrieval ranks by)",
     )
+    group.add_argument(
+        "--query-passage-pairs",
+        action="store_true",
+        help="with --embedding-loss similarity and a SQuAD --text-file: calibration and distillation batches hold each "
+        "question with its paragraph, so the in-batch term keeps query-passage similarities (otherwise questions batch "
+        "with questions)",
+    )
     return group
 
 
@@ -177,7 +184,10 @@ def embedding_setup(args: argparse.Namespace, calibrates: bool = True):
     retrieval = {"retrieval_file": args.data_file} if getattr(args, "data_file", None) else {}
     if getattr(args, "max_questions", None):
         retrieval["max_questions"] = args.max_questions
-    return EmbeddingSetup(args.text_file, args.text_column, args.pooling, getattr(args, "embedding_loss", "mse"), **retrieval)
+    return EmbeddingSetup(
+        args.text_file, args.text_column, args.pooling, getattr(args, "embedding_loss", "mse"), **retrieval,
+        query_passage_pairs=getattr(args, "query_passage_pairs", False),
+    )
 
 
 def emit(args: argparse.Namespace, report: Report) -> None:

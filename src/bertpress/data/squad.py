@@ -129,6 +129,16 @@ def squad_texts(path: str | Path) -> list[str]:
     return contexts + [question.question for paragraph in paragraphs for question in paragraph.questions]
 
 
+def squad_pairs(path: str | Path) -> list[tuple[str, str]]:
+    """Each question of a SQuAD file with its paragraph, in file order: the query–passage pairs
+    an in-batch objective compares (no answers are checked)."""
+    path = Path(path)
+    pairs = [(question.question, paragraph.context) for paragraph in _paragraphs(path) for question in paragraph.questions]
+    if not pairs:
+        raise BertpressError(f"{path} is a SQuAD file with no questions")
+    return pairs
+
+
 def retrieval_set(path: str | Path) -> tuple[list[str], list[str], list[int]]:
     """Paragraph retrieval by question: every paragraph (in file order), every question, and the
     index of each question's own paragraph (no answers are checked)."""

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BertpressError
+from .sampling import draw_groups
 from .sources import DataSource, load_split
-from .squad import is_squad_document, squad_texts
+from .squad import is_squad_document, squad_pairs, squad_texts
 from .tasks import DEFAULT_LENGTH, get_task
 from .text_sample import SAMPLE_NAME, sample_texts
 from .unlabeled import TABLES, table_column, text_lines
@@ -73,15 +74,37 @@ class TextSource:
             raise BertpressError(f"{self.describe()} has no text")
         return texts
 
+    def query_passage_groups(self) -> list[tuple[str, ...]]:
+        """The text in groups that belong in one batch: each question of the SQuAD files with its
+        paragraph, then every distinct text of the other files alone."""
+        self.check_query_passage_pairs()
+        paths = self._paths()
+        self._check_column(paths)
+        pairs = [pair for path in paths if is_squad_document(path) for pair in squad_pairs(path)]
+        others = [text for path in paths if not is_squad_document(path) for text in self._file_texts(path)]
+        return pairs + [(text,) for text in dict.fromkeys(others) if text.strip()]
+
+    def check_query_passage_pairs(self) -> None:
+        """Query–passage pairs come from a SQuAD file among the text files."""
+        if not any(is_squad_document(path) for path in self._paths()):
+            raise BertpressError(
+                f"query-passage pairs need a SQuAD JSON file among the text files (its questions and their paragraphs); "
+                f"the text is {self.describe()}"
+            )
+
     def _texts(self) -> list[str]:
         if not self.files:
             return self._task_texts() if self.task is not None else sample_texts()
+        paths = self._paths()
+        self._check_column(paths)
+        return [text for path in paths for text in self._file_texts(path)]
+
+    def _paths(self) -> list[Path]:
         paths = [Path(path) for path in self.files]
         for path in paths:
             if not path.is_file():
                 raise BertpressError(f"text file not found: {path}")
-        self._check_column(paths)
-        return [text for path in paths for text in self._file_texts(path)]
+        return paths
 
     def _check_column(self, paths: list[Path]) -> None:
         """A text column names a column of the tables among the files; with none it is a mistake."""
@@ -118,3 +141,21 @@ def split_texts(texts: list[str], num_samples: int, held_out: int, seed: int) ->
     chosen = [texts[i] for i in order[:num_samples]]
     rest = [texts[i] for i in order[num_samples : num_samples + held_out]]
     return chosen, rest or chosen[:held_out]
+
+
+def split_groups(groups: list[tuple[str, ...]], num_samples: int, held_out: int, seed: int) -> tuple[list[str], list[str]]:
+    """``split_texts`` for grouped text: seeded whole groups up to ``num_samples`` texts, each group's
+    texts next to each other and the groups ordered by their longest text (characters stand in for
+    tokens: batches cut in order pad little), and up to ``held_out`` distinct texts of the other
+    groups that calibration does not read (a paragraph belongs to one pair per question)."""
+    drawn = draw_groups([len(group) for group in groups], num_samples, seed)
+    chosen = sorted((groups[index] for index in drawn), key=lambda group: max(map(len, group)))
+    texts = [text for group in chosen for text in group]
+    seen, held = set(texts), {}
+    for index in np.random.default_rng(seed + 1).permutation(len(groups)).tolist():
+        for text in groups[index]:
+            if len(held) < held_out and text not in seen:
+                held.setdefault(text)
+        if len(held) == held_out:
+            break
+    return texts, list(held) or texts[:held_out]

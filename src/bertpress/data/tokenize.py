@@ -16,6 +16,7 @@ from datasets import Dataset
 from transformers import DataCollatorWithPadding
 
 from ..errors import BertpressError, first_line
+from .sampling import GROUP
 from .tasks import DOC_STRIDE
 
 IGNORED = -100  # a label no loss reads (cross-entropy's ignore_index): padding, a word's later sub-tokens
@@ -45,7 +46,7 @@ def encode_sentences(dataset: Dataset, tokenizer, max_length: int) -> Dataset:
         second = examples["text_b"] if pair else None
         return tokenizer(examples["text_a"], second, truncation="longest_first", max_length=max_length)
 
-    texts = [name for name in dataset.column_names if name != "label"]
+    texts = [name for name in dataset.column_names if name not in ("label", GROUP)]
     encoded = dataset.map(tokenize, batched=True, remove_columns=texts, desc="tokenizing")
     return encoded.rename_column("label", "labels")
 

@@ -18,7 +18,7 @@ import torch
 from accelerate import Accelerator
 from datasets import Dataset, concatenate_datasets
 
-from ..data.sampling import sample
+from ..data.sampling import GROUP, sample
 from ..data.tokenize import collator, encode
 from ..data.unlabeled import load_unlabeled
 from ..distill import DistillWeights, Distiller, check_teacher
@@ -193,6 +193,9 @@ def training_set(state: State, config: DistillStep) -> tuple[Dataset, int]:
     labeled = labeled.cast_column("labels", label_type)
     texts = load_unlabeled(config.unlabeled_file, state.workload.task, config.unlabeled_columns)
     texts = texts.add_column("label", [state.task_head.unlabeled] * len(texts))
+    if GROUP in labeled.column_names:  # grouped text (query-passage pairs): each unlabeled text is a group of its own
+        first = max(labeled[GROUP]) + 1
+        texts = texts.add_column(GROUP, list(range(first, first + len(texts))))
     unlabeled = encode(texts, state.tokenizer, state.max_length).cast_column("labels", label_type)
     return concatenate_datasets([labeled, unlabeled]), len(labeled)
 

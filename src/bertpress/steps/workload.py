@@ -17,10 +17,11 @@ import torch
 from datasets import Dataset, Value
 
 from ..data.calibration import Calibration, calibration_batches, held_out_batches
+from ..data.sampling import GROUP
 from ..data.sources import DataSource, load_split
 from ..data.tasks import EMBEDDING_METRICS, RETRIEVAL_METRICS, Columns, Task, get_task
 from ..data.squad import retrieval_set
-from ..data.texts import PASSAGE_LENGTH, TextSource, split_texts, text_file_field, text_files, text_length
+from ..data.texts import PASSAGE_LENGTH, TextSource, split_groups, split_texts, text_file_field, text_files, text_length
 from ..data.tokenize import batches, encode
 from ..errors import BertpressError
 from ..measure.embeddings import agreement, embed, squad_retrieval, sts_similarity
@@ -100,6 +101,10 @@ class EmbeddingSetup:
     held_out: int = 512  # texts kept out of calibration to judge agreement on
     retrieval_file: str | None = None  # a SQuAD JSON file: scores add retrieval of its paragraphs by its questions
     max_questions: int | None = 1000  # retrieval: a seeded subset of the questions, against all paragraphs
+    # Calibration and distillation batches hold each question of the SQuAD text with its paragraph,
+    # so that the ``similarity`` objective's in-batch term keeps query–passage similarities (the ones
+    # retrieval ranks by); otherwise batches group texts of similar length, questions with questions.
+    query_passage_pairs: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "text_file", text_file_field(self.text_file))  # a list given: a tuple, as recipes hold it
@@ -107,6 +112,10 @@ class EmbeddingSetup:
             Pooling(self.pooling)  # refuses an unknown mode now, not after loading
         if self.retrieval_file is not None:
             retrieval_set(self.retrieval_file)  # a bad file is refused before any model loads
+        if self.query_passage_pairs and self.objective != "similarity":
+            raise BertpressError(
+                "query-passage pairs only change the similarity objective's in-batch term: use --embedding-loss similarity"
+            )
 
 
 # The pseudo-task of an embedding workload: single texts, no labels.
@@ -128,6 +137,8 @@ class EmbeddingWorkload:
         self.setup, self.task_name, self.data = setup, task_name, data
         task = None if setup.text_file else task_name  # a text file wins; the task still gives STS-B
         self.source = TextSource(setup.text_file, setup.text_column, task, data)
+        if setup.query_passage_pairs:
+            self.source.check_query_passage_pairs()
         main_metric = self._main_metric(metric)
         self.task = replace(EMBEDDING_TASK, max_length=text_length(setup.text_file), main_metric=main_metric,
                             metrics=tuple(dict.fromkeys(("agreement", main_metric))))  # passages: 256 tokens
@@ -169,11 +180,17 @@ class EmbeddingWorkload:
     def prepare(self, network, tokenizer, calibration: Calibration) -> list[dict]:
         """Calibration batches whose labels are the starting model's embeddings plus seeded noise
         (see ``models.heads.Embedding``); the held-out texts are set aside for the scorer."""
-        chosen, self._held_out = split_texts(self.texts(), calibration.num_samples, self.setup.held_out, calibration.seed)
+        pairs = self.setup.query_passage_pairs
+        sizes = (calibration.num_samples, self.setup.held_out, calibration.seed)
+        if pairs:
+            chosen, self._held_out = split_groups(self.source.query_passage_groups(), *sizes)
+        else:
+            chosen, self._held_out = split_texts(self.texts(), *sizes)
         if len(chosen) < calibration.batch_size:
             raise BertpressError(f"{self.source.describe()} has {len(chosen)} texts, fewer than one batch of {calibration.batch_size}")
         texts = Dataset.from_dict({"text_a": chosen, "label": [float("nan")] * len(chosen)})
-        calibration_set = batches(encode(texts, tokenizer, calibration.max_length), tokenizer, calibration.batch_size, sort_by_length=True)
+        encoded = encode(texts, tokenizer, calibration.max_length)
+        calibration_set = batches(encoded, tokenizer, calibration.batch_size, sort_by_length=not pairs)  # pairs: already in order
         generator = torch.Generator().manual_seed(calibration.seed)
         with torch.inference_mode():
             for batch in calibration_set:
@@ -220,9 +237,15 @@ class EmbeddingWorkload:
         return score
 
     def training_examples(self) -> Dataset:
-        """All the text (the teacher gives every target: there are no labels)."""
-        texts = self.texts()
-        return Dataset.from_dict({"text_a": texts, "label": [float("nan")] * len(texts)})
+        """All the text (the teacher gives every target: there are no labels); with query–passage
+        pairs, each question and its paragraph as two rows of one ``GROUP``."""
+        if not self.setup.query_passage_pairs:
+            texts = self.texts()
+            return Dataset.from_dict({"text_a": texts, "label": [float("nan")] * len(texts)})
+        groups = self.source.query_passage_groups()
+        texts = [text for group in groups for text in group]
+        ids = [index for index, group in enumerate(groups) for _ in group]
+        return Dataset.from_dict({"text_a": texts, "label": [float("nan")] * len(texts), GROUP: ids})
 
     def save(self, model, tokenizer, folder: Path) -> None:
         save_embedder(model, tokenizer, folder)
@@ -230,7 +253,7 @@ class EmbeddingWorkload:
     @property
     def calibration_source(self) -> str:
         """What the calibration texts (and the held-out ones agreement is judged on) are drawn from."""
-        return self.source.describe()
+        return self.source.describe() + (", each question batched with its paragraph" if self.setup.query_passage_pairs else "")
 
     def input_paths(self) -> tuple[str, ...]:
         """The local files and folders the workload reads: the text and retrieval files, and the task's data."""

@@ -26,6 +26,7 @@ from datasets import Dataset
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup, set_seed
 
+from ..data.sampling import GROUP, group_rows
 from ..errors import BertpressError
 
 
@@ -115,7 +116,8 @@ def train_epoch(
     It must answer the same on every process (``on_any_process`` agrees on a clock reading)."""
     accelerator = trainer.accelerator
     lengths = np.fromiter((len(ids) for ids in dataset["input_ids"]), dtype=np.int64, count=len(dataset))
-    batches = LengthGroupedBatches(lengths, schedule.micro_batch(), schedule.seed + epoch)
+    groups = np.asarray(dataset[GROUP]) if GROUP in dataset.column_names else None
+    batches = LengthGroupedBatches(lengths, schedule.micro_batch(), schedule.seed + epoch, groups)
     loader = accelerator.prepare_data_loader(
         torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=collate)
     )
@@ -162,32 +164,39 @@ def on_any_process(accelerator: Accelerator, flag: bool) -> bool:
 class LengthGroupedBatches(torch.utils.data.Sampler):
     """Seeded random batches of similar-length examples: little padding, a new order each epoch.
 
-    Examples are shuffled, cut into chunks of 50 batches, each chunk sorted by length and cut
-    into batches, and the batches shuffled again: length grouping without a fixed order. Every
-    batch is full but the epoch's last (``batch_size`` is what accelerate splits by).
+    Examples are shuffled, cut into chunks of 50 batches, each chunk sorted by length, and the
+    whole cut into batches, shuffled again: length grouping without a fixed order. Every batch is
+    full but the epoch's last (``batch_size`` is what accelerate splits by). ``groups`` (one id per
+    example): the examples of a group move as one, sorted by the longest of them, so that they
+    share a batch unless a cut between two batches parts them.
     """
 
-    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int):
-        self.lengths, self.batch_size, self.seed = lengths, batch_size, seed
+    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int, groups: np.ndarray | None = None):
+        self.batch_size, self.seed = batch_size, seed
+        self.units = group_rows(groups) if groups is not None else [np.array([index]) for index in range(len(lengths))]
+        self.longest = np.array([lengths[unit].max() for unit in self.units])
+        self.sizes = np.array([len(unit) for unit in self.units])
 
     def _batches(self) -> list[list[int]]:
         rng = np.random.default_rng(self.seed)
-        order = rng.permutation(len(self.lengths))
-        chunk = 50 * self.batch_size
-        groups = []
-        for start in range(0, len(order), chunk):
-            part = order[start : start + chunk]
-            part = part[np.argsort(self.lengths[part], kind="stable")]
-            groups.append([part[i : i + self.batch_size].tolist() for i in range(0, len(part), self.batch_size)])
-        full = [batch for group in groups for batch in group if len(batch) == self.batch_size]
+        order = rng.permutation(len(self.units))
+        first_rows = np.cumsum(self.sizes[order]) - self.sizes[order]
+        chunk_of = first_rows // (50 * self.batch_size)  # a unit's chunk: where its first example falls
+        rows = []
+        for chunk in np.unique(chunk_of):
+            part = order[chunk_of == chunk]
+            rows.extend(self.units[unit] for unit in part[np.argsort(self.longest[part], kind="stable")])
+        rows = np.concatenate(rows)
+        cut = [rows[i : i + self.batch_size].tolist() for i in range(0, len(rows), self.batch_size)]
+        full = [batch for batch in cut if len(batch) == self.batch_size]
         rng.shuffle(full)
-        return full + [batch for group in groups for batch in group if len(batch) < self.batch_size]
+        return full + [batch for batch in cut if len(batch) < self.batch_size]
 
     def __iter__(self):
         return iter(self._batches())
 
     def __len__(self) -> int:
-        return math.ceil(len(self.lengths) / self.batch_size)
+        return math.ceil(self.sizes.sum() / self.batch_size)
 
 
 def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:

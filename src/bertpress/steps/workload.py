@@ -144,6 +144,7 @@ class EmbeddingWorkload:
                             metrics=tuple(dict.fromkeys(("agreement", main_metric))))  # passages: 256 tokens
         self.task_head: Embedding | None = None  # known once the model (and its pooling) is loaded
         self._texts: list[str] | None = None
+        self._groups: list[tuple[str, ...]] | None = None
         self._held_out: list[str] = []
         self._reference: torch.Tensor | None = None  # the first model scored's embeddings of the held-out texts
 
@@ -171,6 +172,12 @@ class EmbeddingWorkload:
             self._texts = self.source.load()
         return self._texts
 
+    def groups(self) -> list[tuple[str, ...]]:
+        """The query–passage groups, read once (calibration and distillation both use them)."""
+        if self._groups is None:
+            self._groups = self.source.query_passage_groups()
+        return self._groups
+
     def load(self, model: str):
         network = load_embedder(model, Pooling(self.setup.pooling) if self.setup.pooling else None)
         if self.task_head is None:
@@ -183,7 +190,7 @@ class EmbeddingWorkload:
         pairs = self.setup.query_passage_pairs
         sizes = (calibration.num_samples, self.setup.held_out, calibration.seed)
         if pairs:
-            chosen, self._held_out = split_groups(self.source.query_passage_groups(), *sizes)
+            chosen, self._held_out = split_groups(self.groups(), *sizes)
         else:
             chosen, self._held_out = split_texts(self.texts(), *sizes)
         if len(chosen) < calibration.batch_size:
@@ -242,7 +249,7 @@ class EmbeddingWorkload:
         if not self.setup.query_passage_pairs:
             texts = self.texts()
             return Dataset.from_dict({"text_a": texts, "label": [float("nan")] * len(texts)})
-        groups = self.source.query_passage_groups()
+        groups = self.groups()
         texts = [text for group in groups for text in group]
         ids = [index for index, group in enumerate(groups) for _ in group]
         return Dataset.from_dict({"text_a": texts, "label": [float("nan")] * len(texts), GROUP: ids})

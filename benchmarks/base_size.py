@@ -365,7 +365,7 @@ def main() -> None:
                         help="epochs of distillation after the one-shot prune of method `distill` (default 2)")
     parser.add_argument("--backends", type=lambda text: tuple(text.split(",")), default=BACKENDS,
                         help="the backends each new row is timed on (default both; on a CPU without VNNI OpenVINO "
-                             "int8 takes over a minute a batch of 32 at base size, and its cells stay empty without it)")
+                             "int8 takes over half a minute a batch of 32 at base size; a row timed without it leaves its cells empty)")
     parser.add_argument("--retime", action="store_true",
                         help="only time the stored models of --models again (the kept folders), keeping their scores")
     args = parser.parse_args()

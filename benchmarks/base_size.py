@@ -14,7 +14,8 @@ is its MPNet teacher from benchmarks/teachers.py (trained first when missing: an
 scored on its dev set. Methods: ``prune`` (label-free for the embedder, retraining-free),
 ``prune-floor<S>`` (the same with ``--layer-floor S`` instead of the default), ``prune-gradual`` (the same in
 stages, 0.7 then on: statistics and reconstruction redone on the pruned model, still no training;
-``prune-gradual-floor<S>`` with that floor), ``gradual-distill`` (prune in stages, distilling one epoch between them), ``distill`` (prune
+``prune-gradual-floor<S>`` with that floor; ``-multiple<N>`` after any of them: FFN widths a multiple of N,
+``--neuron-multiple N``, for fp16 on a GPU), ``gradual-distill`` (prune in stages, distilling one epoch between them), ``distill`` (prune
 once, then distil --distill-epochs epochs: cheaper than five stages where the budget is far below
 the dense model) and ``distill-drop<N>`` (the same with N whole layers dropped first, every other
 one: at MiniLM's latency, 12 layers of 768 cost more outside the MACs than MiniLM's whole
@@ -108,11 +109,15 @@ def compress(use: str, model: str, method: str, ratio: float, num_samples: int, 
     """One compression through the command line, under /usr/bin/time -v: its report, wall time and peak memory."""
     if method.startswith("prune"):
         command = ["prune", "--model", model, "--macs", str(ratio)]
-        variant_options = method.removeprefix("prune")  # "", "-gradual", "-floor0.25" or "-gradual-floor0.25"
-        if variant_options.startswith("-gradual"):
-            command += ["--gradual"]
-        if "-floor" in variant_options:
-            command += ["--layer-floor", variant_options.split("-floor")[1]]
+        for option in method.split("-")[1:]:  # "prune-gradual-floor0.25-multiple8": gradual, floor0.25, multiple8
+            if option == "gradual":
+                command += ["--gradual"]
+            elif option.startswith("floor"):
+                command += ["--layer-floor", option.removeprefix("floor")]
+            elif option.startswith("multiple"):
+                command += ["--neuron-multiple", option.removeprefix("multiple")]
+            else:
+                raise SystemExit(f"unknown method {method}")
     else:
         command = ["distill", "--model", model, "--macs", str(ratio), "--lr", str(DISTILL_LR)]
         if method == "gradual-distill":

@@ -44,8 +44,11 @@ def test_prune_writes_a_smaller_model_that_reloads_everywhere(model_dir, rte_dir
     # a pruned model can be evaluated and pruned again
     assert main(["evaluate", "--model", str(output), "--task", "rte", "--data-dir", str(rte_dir)]) == 0
     again = tmp_path / "again"
-    assert run_prune(output, rte_dir, again, "--flops", "0.6") == 0
-    assert json.loads((again / "report.json").read_text())["pruned"]["macs"] < report["pruned"]["macs"]
+    assert run_prune(output, rte_dir, again, "--flops", "0.6", "--neuron-multiple", "8") == 0
+    second = json.loads((again / "report.json").read_text())
+    assert second["pruned"]["macs"] < report["pruned"]["macs"] and second["config"]["neuron_multiple"] == 8
+    assert all(width % 8 == 0 for width in second["neurons_per_layer"])
+    assert get_adapter(load(str(again))).neurons_per_layer() == second["neurons_per_layer"]
 
 
 @pytest.mark.parametrize("reconstruct", ["scales", "weights"])
@@ -75,6 +78,14 @@ def test_bad_budgets_and_samples_are_one_line_errors(model_dir, rte_dir, tmp_pat
     err = capsys.readouterr().err
     assert err.strip() == f"bertpress prune: error: {message}"
     assert not output.exists()
+
+
+def test_a_neuron_multiple_below_one_is_a_usage_error(model_dir, rte_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        run_prune(model_dir, rte_dir, tmp_path / "out", "--flops", "0.5", "--neuron-multiple", "0")
+    assert exited.value.code == 2
+    assert "argument --neuron-multiple: expected a whole number of at least 1, not '0'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_model_that_does_not_fit_the_task(tmp_path, rte_dir, capsys):

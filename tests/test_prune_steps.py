@@ -20,7 +20,7 @@ from bertpress.errors import BertpressError
 from bertpress.measure.cost import ResolvedBudget, make_budget
 from bertpress.prune.fisher import MaskGradients
 from bertpress.prune.pipeline import select_units
-from bertpress.prune.search import LayerFloor, search_masks
+from bertpress.prune.search import LayerFloor, Selection, align_neurons, search_masks
 from bertpress.steps.prune import PruneStep
 
 
@@ -110,6 +110,37 @@ def test_a_positive_floor_keeps_at_least_one_head_in_each_layer():
 def test_the_layer_floor_is_a_share():
     with pytest.raises(BertpressError, match="layer_floor must be between 0 and 1"):
         PruneStep(macs=0.5, layer_floor=1.5)
+    with pytest.raises(BertpressError, match="neuron_multiple must be a whole number of at least 1, got 0"):
+        PruneStep(macs=0.5, neuron_multiple=0)
+
+
+@pytest.mark.parametrize("ratio", [0.05, 0.3, 0.5, 0.77])
+def test_aligned_widths_are_multiples_within_the_budget_and_keep_the_most_important(ratio):
+    heads, neurons = fading_importance(torch.Generator().manual_seed(3))
+    gradients = MaskGradients([h.sqrt()[None] for h in heads], [n.sqrt()[None] for n in neurons])
+    costs = MacsCost(head=100.0, neuron=7.0)
+    budget = ResolvedBudget(make_budget(macs=ratio), costs, ratio * costs.cost([4] * 3, [64] * 3))
+    plain = select_units(gradients, budget, allow_layer_drop=False, layer_floor=0.0).masks
+    aligned = select_units(gradients, budget, allow_layer_drop=False, layer_floor=0.0, neuron_multiple=8).masks
+    assert all(torch.equal(a, p) for a, p in zip(aligned.heads, plain.heads))
+    assert costs.cost(aligned.kept_heads(), aligned.kept_neurons()) <= budget.limit
+    assert all(width % 8 == 0 for width in aligned.kept_neurons())
+    for width, plain_width, importance, mask in zip(aligned.kept_neurons(), plain.kept_neurons(), neurons, aligned.neurons):
+        assert width <= max(plain_width, 8)  # rounded down, or up to the smallest kept width
+        if 0 < width < len(mask):
+            assert importance[mask == 1].min() >= importance[mask == 0].max()
+
+
+def test_aligning_a_layer_up_gives_back_the_least_important_block_elsewhere():
+    # Layer 0 keeps 3 neurons: aligned up to 8, which overruns a tight budget by 5 neurons; the
+    # layer whose last 8 kept neurons matter least (layer 2, a hundred times weaker) gives them back.
+    neurons = [torch.linspace(2, 1, 64), torch.linspace(2, 1, 64), torch.linspace(0.02, 0.01, 64)]
+    masks = Masks([torch.ones(4)] * 3, [torch.arange(64).lt(n).float() for n in (3, 32, 32)])
+    costs = MacsCost(head=100.0, neuron=7.0)
+    limit = costs.cost([4] * 3, [3, 32, 32])
+    aligned = align_neurons(Selection(masks, [], 0.0), neurons, 8, costs, limit)
+    assert aligned.masks.kept_neurons() == [8, 32, 24]
+    assert aligned.masks.neurons[2][:24].sum() == 24  # the layer's most important 24 stay
 
 
 def loss_increase(mask: torch.Tensor, grads: torch.Tensor) -> float:

@@ -21,7 +21,7 @@ def test_a_recipe_round_trips_through_yaml_and_json(tmp_path):
         assert Recipe.load(tmp_path / name) == recipe
     assert json.loads((tmp_path / "r.json").read_text())["steps"][1] == {
         "prune": {"macs": 0.5, "rearrange": True, "tune": True, "reconstruct": "weights", "damping": 0.01,
-                  "allow_layer_drop": False, "layer_floor": 0.5}
+                  "allow_layer_drop": False, "layer_floor": 0.5, "neuron_multiple": 1}
     }
 
 

@@ -17,6 +17,7 @@ from .common import (
     emit,
     latency_setting,
     number,
+    positive_int,
 )
 from ..prune import DEFAULT_LAYER_FLOOR
 
@@ -52,6 +53,14 @@ def register(subparsers) -> None:
         metavar="SHARE",
         help="every kept layer keeps at least SHARE x the budget's share of its heads and of its neurons, and at least one of each "
         f"(default {DEFAULT_LAYER_FLOOR}; 0: the paper's unconstrained search, which can empty the top layers)",
+    )
+    parser.add_argument(
+        "--neuron-multiple",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="every kept FFN's width a multiple of N neurons (default 1: any width); 8 for fp16 on a GPU, whose "
+        "tensor cores leave odd widths slower than the dense model's",
     )
     parser.add_argument(
         "--gradual",
@@ -99,6 +108,7 @@ def run(args: argparse.Namespace) -> None:
         reconstruct=args.reconstruct,
         allow_layer_drop=args.allow_layer_drop,
         layer_floor=args.layer_floor,
+        neuron_multiple=args.neuron_multiple,
     )
     recipe = api.gradual_recipe(config) if args.gradual else api.Recipe.of(config)
     report = api.compress(

@@ -21,7 +21,7 @@ from .fisher import MaskGradients
 from .masks import Masks
 from .rearrange import rearrange as rearrange_masks
 from .reconstruct import Mode, reconstruct
-from .search import BudgetTooSmall, LayerFloor, Selection, search_masks, search_with_layer_drops
+from .search import BudgetTooSmall, LayerFloor, Selection, align_neurons, search_masks, search_with_layer_drops
 
 
 @dataclass
@@ -83,20 +83,22 @@ def prune_in_place(
 
 
 def select_units(
-    gradients: MaskGradients, budget: ResolvedBudget, allow_layer_drop: bool, layer_floor: float
+    gradients: MaskGradients, budget: ResolvedBudget, allow_layer_drop: bool, layer_floor: float, neuron_multiple: int = 1
 ) -> Selection:
     """The heads and neurons (and, if allowed, whole layers) to keep under ``budget``; every kept
     layer keeps at least ``layer_floor`` times the share of its units that the budget keeps overall
-    (a floor the budget cannot afford beside the layers' empty forms is left out)."""
+    (a floor the budget cannot afford beside the layers' empty forms is left out), and an FFN width
+    that is a multiple of ``neuron_multiple``."""
     heads, neurons = gradients.head_importance(), gradients.neuron_importance()
     whole = budget.cost.cost([len(h) for h in heads], [len(n) for n in neurons])
     floor = LayerFloor.share(layer_floor * min(1.0, budget.limit / whole), heads, neurons)
     try:
-        return _search(gradients, budget, allow_layer_drop, floor)
+        selection = _search(gradients, budget, allow_layer_drop, floor)
     except BudgetTooSmall:
         if not any(floor.heads + floor.neurons):
             raise
-        return _search(gradients, budget, allow_layer_drop, LayerFloor.none(len(heads)))
+        selection = _search(gradients, budget, allow_layer_drop, LayerFloor.none(len(heads)))
+    return align_neurons(selection, neurons, neuron_multiple, budget.cost, budget.limit)
 
 
 def _search(gradients: MaskGradients, budget: ResolvedBudget, allow_layer_drop: bool, floor: LayerFloor) -> Selection:

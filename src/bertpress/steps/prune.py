@@ -40,6 +40,8 @@ class PruneStep(StepConfig):
     allow_layer_drop: bool = False  # the search may drop whole layers beside heads and neurons
     # Every kept layer keeps at least this share of the share of units kept overall (0: Kwon's search).
     layer_floor: float = DEFAULT_LAYER_FLOOR
+    # Every kept FFN's width a multiple of this (8: fp16 tensor cores on a GPU; 1: any width).
+    neuron_multiple: int = 1
     batch_size: int | None = None  # latency budgets: where the latency is measured
     seq_length: int | None = None
     device: str | None = None
@@ -52,6 +54,8 @@ class PruneStep(StepConfig):
             raise BertpressError(f"damping must be positive, got {self.damping}")
         if not 0 <= self.layer_floor <= 1:
             raise BertpressError(f"layer_floor must be between 0 and 1, got {self.layer_floor}")
+        if not (isinstance(self.neuron_multiple, int) and self.neuron_multiple >= 1):
+            raise BertpressError(f"neuron_multiple must be a whole number of at least 1, got {self.neuron_multiple}")
         pinned = (self.batch_size, self.seq_length, self.device)
         if any(value is not None for value in pinned) and not isinstance(self.budget, LatencyBudget):
             raise BertpressError("batch_size, seq_length and device belong to a latency budget (latency or latency_ms)")
@@ -93,7 +97,7 @@ def run_prune(state: State, config: PruneStep) -> dict:
         state.adapter,
         state.calibration,
         state.gradients(),
-        state.selection(resolved, config.allow_layer_drop, config.layer_floor),
+        state.selection(resolved, config.allow_layer_drop, config.layer_floor, config.neuron_multiple),
         state.task_head,
         rearrange=config.rearrange,
         tune=config.tune,

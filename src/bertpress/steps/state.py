@@ -69,15 +69,16 @@ class State:
         return self._gradients
 
     def selection(
-        self, budget: ResolvedBudget, allow_layer_drop: bool = False, layer_floor: float = DEFAULT_LAYER_FLOOR
+        self, budget: ResolvedBudget, allow_layer_drop: bool = False, layer_floor: float = DEFAULT_LAYER_FLOOR,
+        neuron_multiple: int = 1,
     ) -> Selection:
         """The units the current model keeps under ``budget``, searched once per budget: a price
         taken before pruning (the optimize search's) and the prune itself use the same masks."""
-        key = (budget.budget, allow_layer_drop, layer_floor)
+        key = (budget.budget, allow_layer_drop, layer_floor, neuron_multiple)
         if key not in self._selections:
             gradients = self.gradients()
             with timed(self.timings_s, "search"):
-                self._selections[key] = select_units(gradients, budget, allow_layer_drop, layer_floor)
+                self._selections[key] = select_units(gradients, budget, allow_layer_drop, layer_floor, neuron_multiple)
         return self._selections[key]
 
     def model_changed(self) -> None:

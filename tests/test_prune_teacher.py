@@ -48,7 +48,7 @@ def _teacher_compress(shared, data, output, *steps, **options):
 @pytest.fixture
 def few_dev_pairs(shared, tmp_path) -> api.DataSource:
     """MRPC with its first 96 dev pairs: the recipes are compared with the steps by hand, not judged
-    on accuracy (each compression scores the teacher and its result: the whole dev set took minutes)."""
+    on accuracy, and each compression scores the teacher and its result (the whole dev set added half a minute)."""
     glue = shared / "data" / "glue"
     dev = tmp_path / "mrpc-dev.tsv"
     dev.write_text("".join((glue / "MRPC" / "dev.tsv").read_text(encoding="utf-8-sig").splitlines(keepends=True)[:97]))

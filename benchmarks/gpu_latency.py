@@ -124,13 +124,9 @@ def round_ffn(config_file: Path, multiple: int) -> bool:
     if all(count % multiple == 0 for count in neurons):
         return False
     for layer, count in enumerate(neurons):
-        wider = -(-count // multiple) * multiple
-        neurons[layer] = wider
-        for path, shape in shapes.items():
-            if path == f"encoder.layer.{layer}.intermediate.dense":
-                shape[1] = wider
-            elif path == f"encoder.layer.{layer}.output.dense":
-                shape[0] = wider
+        neurons[layer] = -(-count // multiple) * multiple
+        shapes[f"encoder.layer.{layer}.intermediate.dense"][1] = neurons[layer]  # [in, out]
+        shapes[f"encoder.layer.{layer}.output.dense"][0] = neurons[layer]
     config_file.write_text(json.dumps(config, indent=1))
     return True
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
+import shutil
 from pathlib import Path
 
 import datasets
@@ -30,6 +32,8 @@ from transformers import (
 
 from bertpress.cli import main
 from bertpress.data.sources import GLUE_DIR_ENV
+from bertpress.export import onnx as onnx_export
+from bertpress.export import openvino as openvino_export
 from bertpress.export.onnx import input_names
 from bertpress.models.adapters import get_adapter
 from bertpress.models.saving import save_model
@@ -131,6 +135,70 @@ def datasets_cache(tmp_path, monkeypatch):
     """Keep the Arrow caches of the test files out of the user's Hugging Face cache."""
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")
     monkeypatch.delenv(GLUE_DIR_ENV, raising=False)
+
+
+# The tests' tiny models have about 35,000 parameters; the shared teachers 22 million.
+TINY_PARAMETERS = 1_000_000
+
+
+def model_fingerprint(model: torch.nn.Module, *extra: object) -> str:
+    """What a trace of ``model`` depends on: every module's class, plain attributes (training flag,
+    pooling mode ...) and config, and every parameter's and buffer's values; not the folder it came from."""
+    digest = hashlib.sha256(repr(extra).encode())
+    for name, module in model.named_modules():
+        plain = {
+            k: v for k, v in vars(module).items()
+            if isinstance(v, (bool, int, float, str, tuple, type(None))) and k != "name_or_path"
+        }
+        config = getattr(module, "config", None)
+        described = (name, type(module).__module__, type(module).__qualname__, sorted(plain.items()))
+        digest.update(repr(described).encode())
+        if config is not None:
+            digest.update(config.to_json_string().encode() + repr(config._attn_implementation).encode())
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        digest.update(f"{name} {tensor.dtype} {tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def convert_each_tiny_model_once(tmp_path_factory):
+    """Tracing even a tiny model to ONNX takes 10-20 s here (torch.export's symbolic shapes), a
+    conversion to OpenVINO 3-5 s, and many tests convert the same seeded tiny model: convert each
+    distinct tiny model once per session, then copy the graph file (ONNX) or clone the graph
+    (OpenVINO). What bertpress does with the graph (checks, fusion, quantization) still runs every
+    time; the real teachers, each converted once or twice, are left alone."""
+    folder = tmp_path_factory.mktemp("onnx-traces")
+    trace, from_torch = onnx_export._trace, openvino_export._from_torch
+    converted = {}
+
+    def key(model, names) -> str | None:
+        if sum(p.numel() for p in model.parameters()) > TINY_PARAMETERS:
+            return None
+        return model_fingerprint(model, names, onnx_export.graph_output_names(model))
+
+    def trace_or_copy(model, path, names):
+        kept = key(model, names)
+        kept = kept and folder / f"{kept}.onnx"
+        if kept and kept.exists():
+            shutil.copyfile(kept, path)
+            return
+        trace(model, path, names)
+        if kept:
+            shutil.copyfile(path, kept)
+
+    def convert_or_clone(model, names):
+        kept = key(model, names)
+        if kept is None:
+            return from_torch(model, names)
+        if kept not in converted:
+            converted[kept] = from_torch(model, names)
+        return converted[kept].clone()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(onnx_export, "_trace", trace_or_copy)
+        patch.setattr(openvino_export, "_from_torch", convert_or_clone)
+        yield
 
 
 @pytest.fixture

@@ -178,22 +178,23 @@ def convert_each_tiny_model_once(tmp_path_factory):
         return model_fingerprint(model, names, onnx_export.graph_output_names(model))
 
     def trace_or_copy(model, path, names):
-        kept = key(model, names)
-        kept = kept and folder / f"{kept}.onnx"
-        if kept and kept.exists():
+        fingerprint = key(model, names)
+        if fingerprint is None:
+            return trace(model, path, names)
+        kept = folder / f"{fingerprint}.onnx"
+        if kept.exists():
             shutil.copyfile(kept, path)
-            return
-        trace(model, path, names)
-        if kept:
+        else:
+            trace(model, path, names)
             shutil.copyfile(path, kept)
 
     def convert_or_clone(model, names):
-        kept = key(model, names)
-        if kept is None:
+        fingerprint = key(model, names)
+        if fingerprint is None:
             return from_torch(model, names)
-        if kept not in converted:
-            converted[kept] = from_torch(model, names)
-        return converted[kept].clone()
+        if fingerprint not in converted:
+            converted[fingerprint] = from_torch(model, names)
+        return converted[fingerprint].clone()
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(onnx_export, "_trace", trace_or_copy)

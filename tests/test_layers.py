@@ -25,7 +25,7 @@ FLOORS = [
     # Below models: pure transforms of modules and graph files, which loading a quantized folder re-applies.
     {"quantize"},
     {"data"},
-    {"errors", "outputs", "quiet", "reports", "formatting", "distributed"},
+    {"errors", "outputs", "quiet", "reports", "formatting", "distributed", "memory"},
 ]
 
 

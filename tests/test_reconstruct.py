@@ -9,10 +9,14 @@ import torch
 from conftest import tiny_model
 from test_prune_steps import pruned_masks, random_batches
 
+import bertpress.prune.pipeline as pipeline_module
 import bertpress.prune.reconstruct as reconstruct_module
 from bertpress.errors import BertpressError
+from bertpress.memory import release_free_memory
 from bertpress.models.adapters import get_adapter
 from bertpress.models.hooks import hooks
+from bertpress.models.task_heads import SequenceClassification
+from bertpress.prune.fisher import collect_mask_gradients
 from bertpress.prune.masks import apply_masks
 from bertpress.prune.reconstruct import _Block, _solve_scales, _solve_weights, reconstruct
 from bertpress.prune.spill import MEMORY_ENV, SpillStore, memory_budget_mb
@@ -227,3 +231,26 @@ def _old_fit(block, captured, targets, rows, mode, damping):
         gram += (x.T @ x).double()
         cross += (x.T @ y).double()
     (_solve_scales if mode == "scales" else _solve_weights)(block, gram, cross, columns, damping)
+
+
+def test_every_timed_phase_hands_what_it_freed_back_to_the_system(monkeypatch):
+    released = []
+    monkeypatch.setattr(pipeline_module, "release_free_memory", lambda: released.append(True))
+    timings = {}
+    for phase in ("fisher", "tune", "fisher"):
+        with pipeline_module.timed(timings, phase):
+            pass
+    assert len(released) == 3 and set(timings) == {"fisher", "tune"}
+    release_free_memory()  # the real call works here (glibc's malloc_trim, or nothing elsewhere)
+
+
+def test_the_statistics_and_the_refit_run_without_onednn_and_leave_it_as_it_was():
+    model = tiny_model("bert")
+    adapter = get_adapter(model)
+    seen = []
+    handle = adapter.layer(0).register_forward_pre_hook(lambda *_: seen.append(torch.backends.mkldnn.enabled))
+    with hooks([handle]):
+        collect_mask_gradients(adapter, random_batches(), SequenceClassification(2), progress=False)
+        reconstruct(adapter, pruned_masks(adapter), random_batches(), progress=False)
+    assert seen and not any(seen)  # its per-shape kernels fragment the heap (bertpress.memory)
+    assert torch.backends.mkldnn.enabled

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from ..distributed import processes, sum_across
 from ..errors import BertpressError
+from ..memory import varying_shapes
 from ..models.adapters import Adapter
 from ..models.task_heads import TaskHead
 from .masks import Masks, apply_masks
@@ -41,6 +42,7 @@ class MaskGradients:
         return [g.pow(2).sum(0) for g in self.neurons]
 
 
+@varying_shapes()
 def collect_mask_gradients(
     adapter: Adapter, batches: list[dict], task_head: TaskHead, progress: bool = True
 ) -> MaskGradients:

@@ -50,6 +50,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..memory import varying_shapes
 from ..models.adapters import Adapter
 from ..models.hooks import hooks
 from .masks import Masks, apply_masks
@@ -63,6 +64,7 @@ _WILD_SCALE = 10.0
 
 
 @torch.no_grad()
+@varying_shapes()
 def reconstruct(
     adapter: Adapter,
     masks: Masks,

@@ -26,6 +26,7 @@ from ..data.tokenize import batches, encode
 from ..errors import BertpressError
 from ..measure.embeddings import agreement, embed, squad_retrieval, sts_similarity
 from ..measure.evaluate import evaluate
+from ..memory import varying_shapes
 from ..models.embedder import load_embedder, save_embedder
 from ..models.task_heads import Embedding, TaskHead, task_head_for, with_fisher_noise
 from ..models.loading import load_model
@@ -199,7 +200,7 @@ class EmbeddingWorkload:
         encoded = encode(texts, tokenizer, calibration.max_length)
         calibration_set = batches(encoded, tokenizer, calibration.batch_size, sort_by_length=not pairs)  # pairs: already in order
         generator = torch.Generator().manual_seed(calibration.seed)
-        with torch.inference_mode():
+        with torch.inference_mode(), varying_shapes():
             for batch in calibration_set:
                 inputs = {name: value for name, value in batch.items() if name != "labels"}
                 batch["labels"] = with_fisher_noise(network(**inputs).sentence_embedding, generator)

@@ -28,6 +28,7 @@ from transformers import get_linear_schedule_with_warmup, set_seed
 
 from ..data.sampling import GROUP, group_rows
 from ..errors import BertpressError
+from ..memory import varying_shapes
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ def make_trainer(module: torch.nn.Module, schedule: Schedule, num_examples: int)
     return Trainer(accelerator, module, optimizer, scheduler, steps_per_epoch)
 
 
+@varying_shapes()
 def train_epoch(
     trainer: Trainer,
     dataset: Dataset,

@@ -15,7 +15,8 @@ scored on its dev set. Methods: ``prune`` (label-free for the embedder, retraini
 ``prune-floor<S>`` (the same with ``--layer-floor S`` instead of the default), ``prune-gradual`` (the same in
 stages, 0.7 then on: statistics and reconstruction redone on the pruned model, still no training;
 ``prune-gradual-floor<S>`` with that floor; ``-multiple<N>`` after any of them: FFN widths a multiple of N,
-``--neuron-multiple N``, for fp16 on a GPU), ``gradual-distill`` (prune in stages, distilling one epoch between them), ``distill`` (prune
+``--neuron-multiple N``, for fp16 on a GPU; ``-glue`` after any of them, for the embedder: GLUE's training
+sentences calibrate beside SQuAD's text, as on MiniLM's front in embeddings.py), ``gradual-distill`` (prune in stages, distilling one epoch between them), ``distill`` (prune
 once, then distil --distill-epochs epochs: cheaper than five stages where the budget is far below
 the dense model) and ``distill-drop<N>`` (the same with N whole layers dropped first, every other
 one: at MiniLM's latency, 12 layers of 768 cost more outside the MACs than MiniLM's whole
@@ -51,6 +52,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 from _results import RESULTS, kept_models_dir, machine, markdown_table, shared_dir, verdict, write_section  # noqa: E402
+from embeddings import calibration_text  # noqa: E402
 from teachers import MPNET_RECIPES, teacher_dir  # noqa: E402
 
 from bertpress import api  # noqa: E402
@@ -112,6 +114,9 @@ def compress(use: str, model: str, method: str, ratio: float, num_samples: int, 
         for option in method.split("-")[1:]:  # "prune-gradual-floor0.25-multiple8": gradual, floor0.25, multiple8
             if option == "gradual":
                 command += ["--gradual"]
+            elif option == "glue":  # a second text for the embedder, added after SQuAD's below (the front's order)
+                if use != "embedder":
+                    raise SystemExit(f"method {method}: -glue is for the embedder")
             elif option.startswith("floor"):
                 command += ["--layer-floor", option.removeprefix("floor")]
             elif option.startswith("multiple"):
@@ -130,7 +135,8 @@ def compress(use: str, model: str, method: str, ratio: float, num_samples: int, 
         if subset:  # the teacher's own subset (SST-2's 8,000 of 67k): the whole split is hours an epoch here
             command += ["--max-train-samples", str(subset)]
     report_file = output.with_name(output.name + ".json")  # not with_suffix: "stsb-prune-0.5" has a dot
-    command += [*use_options(use, shared), *objective_options(use), "--num-samples", str(num_samples), "--output", str(output),
+    glue = ["--text-file", str(calibration_text(shared))] if "glue" in method.split("-") else []
+    command += [*use_options(use, shared), *glue, *objective_options(use), "--num-samples", str(num_samples), "--output", str(output),
                 "--overwrite", "--json", str(report_file)]
     done = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-m", "bertpress", *command],
                           capture_output=True, text=True)

@@ -16,8 +16,9 @@ from transformers import BertConfig, BertModel
 
 from bertpress import api
 from bertpress.cli import main
+from bertpress.data.sources import DataSource
 from bertpress.data.text_sample import SAMPLE_FILE, SAMPLE_NAME, sample_texts
-from bertpress.measure.embeddings import _gold_ranks, embed, retrieval_metrics
+from bertpress.measure.embeddings import _gold_ranks, embed, retrieval_metrics, squad_retrieval, sts_similarity
 from bertpress.models.adapters import get_adapter
 from bertpress.models.task_heads import Embedding, with_fisher_noise
 from bertpress.models.loading import load_tokenizer, resolve_model
@@ -176,6 +177,21 @@ def test_squad_retrieval_and_sts_evaluation(embedder_dir, glue_dir, tmp_path, ca
     args = ["evaluate", "--model", str(embedder_dir), "--task", "stsb", "--embedding", "--data-dir", str(glue_dir)]
     assert main([*args, "--json", str(sts)]) == 0
     assert "spearman" in json.loads(sts.read_text())["metrics"]
+
+
+def test_embedder_scoring_runs_without_onednn_and_leaves_it_on(embedder_dir, glue_dir, tmp_path):
+    squad = tmp_path / "squad.json"
+    paragraphs = [{"context": text, "qas": [{"question": text.split()[0] + " ?"}]} for text in texts(5)]
+    squad.write_text(json.dumps({"data": [{"title": "t", "paragraphs": paragraphs}]}))
+    model, tokenizer = api.load_embedder(str(embedder_dir)), load_tokenizer(str(embedder_dir))
+    seen = []
+    model.register_forward_pre_hook(lambda *_: seen.append(torch.backends.mkldnn.enabled))
+    squad_retrieval(model, tokenizer, squad, progress=False)
+    sts_similarity(model, tokenizer, DataSource(data_dir=str(glue_dir)), progress=False)
+    assert seen and not any(seen)  # many batch lengths (bertpress.memory)
+    assert torch.backends.mkldnn.enabled
+    embed(model, tokenizer, texts(4), progress=False)  # what benchmarks time keeps PyTorch's defaults
+    assert seen[-1]
 
 
 @pytest.mark.parametrize(

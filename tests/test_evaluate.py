@@ -41,6 +41,16 @@ def test_batched_evaluation_equals_one_example_at_a_time(family, glue_dir):
     assert evaluate(model, tokenizer, task, dataset, batch_size=3, progress=False).metrics == pytest.approx(expected)
 
 
+def test_scoring_runs_without_onednn_and_leaves_it_on(glue_dir):
+    """Dev batches come in many lengths: oneDNN's per-shape kernels would fragment the heap (bertpress.memory)."""
+    task, model, tokenizer = get_task("rte"), tiny_model("bert", 2), tokenizer_for("bert")
+    seen = []
+    model.register_forward_pre_hook(lambda *_: seen.append(torch.backends.mkldnn.enabled))
+    evaluate(model, tokenizer, task, load_split(task, "dev", DataSource(data_dir=str(glue_dir))), progress=False)
+    assert seen and not any(seen)
+    assert torch.backends.mkldnn.enabled
+
+
 def test_evaluate_needs_only_call_outputs_and_num_labels(glue_dir):
     """An ONNX Runtime wrapper offers just this surface."""
     task = get_task("stsb")

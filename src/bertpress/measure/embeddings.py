@@ -19,6 +19,7 @@ from ..data.sources import DataSource, load_split
 from ..data.squad import retrieval_set
 from ..data.tasks import RETRIEVAL_TASK, get_task
 from ..errors import BertpressError
+from ..memory import varying_shapes
 from .evaluate import EvalReport
 
 
@@ -55,6 +56,7 @@ def _embed_batches(model, tokenizer, texts: list[str], batch_size: int, max_leng
     return embeddings
 
 
+@varying_shapes()  # scoring: batches of many lengths (bertpress.memory); ``embed`` alone, which times, keeps the defaults
 def sts_similarity(model, tokenizer, data: DataSource, *, max_length: int = 128, progress: bool = True) -> EvalReport:
     """Spearman and Pearson (x100) of the cosine similarity of STS-B dev pairs against the gold scores."""
     dev = load_split(get_task("stsb"), "dev", data)
@@ -66,6 +68,7 @@ def sts_similarity(model, tokenizer, data: DataSource, *, max_length: int = 128,
     return EvalReport("stsb", "dev", len(dev), {name: round(float(value), 4) for name, value in metrics.items()})
 
 
+@varying_shapes()
 def squad_retrieval(
     model, tokenizer, path: str | Path, *, max_questions: int | None = None, max_length: int = 256,
     progress: bool = True, seed: int = 0,

@@ -19,6 +19,7 @@ from ..data.tasks import DOC_STRIDE, Task
 from ..data.tokenize import chunks, collator, encode, rows
 from ..errors import BertpressError
 from ..formatting import format_table
+from ..memory import varying_shapes
 from ..models.task_heads import task_head_for
 from ..reports import Report
 from .metrics import compute_metrics
@@ -68,7 +69,7 @@ def evaluate(
     parameters = model.parameters() if isinstance(model, torch.nn.Module) else iter(())
     device = next(parameters, torch.empty(0)).device  # a model on a GPU is scored there
     collate = collator(tokenizer)
-    with torch.no_grad():
+    with torch.no_grad(), varying_shapes():  # batches of many lengths (bertpress.memory)
         # Sorted by length for less padding; each feature's scores go back to its own row.
         for chunk in tqdm(
             chunks(features, batch_size, sort_by_length=True),

@@ -228,6 +228,7 @@ class EmbeddingWorkload:
         not twice (a minute at base size)."""
         retrieval = self.setup.retrieval_file
 
+        @varying_shapes()
         def score(model) -> dict[str, float]:
             mine = embed(model, tokenizer, self._held_out, max_length=max_length, progress=False)
             if self._reference is None:

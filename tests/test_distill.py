@@ -141,6 +141,15 @@ def test_the_same_seed_gives_the_same_student(model_dir, rte_dir, tmp_path):
     assert_same_weights(state(tmp_path / "a"), state(tmp_path / "b"))
 
 
+def test_recomputed_layers_train_the_same_student(model_dir, rte_dir, tmp_path):
+    """Activation checkpointing trades memory for time, not the result: dropout draws the same masks again."""
+    for name, extra in (("kept", ()), ("recomputed", ("--recompute-layers",))):
+        assert distill_cli(model_dir, rte_dir, tmp_path / name, "--macs", "0.6", "--epochs", "1", "--hidden-weight", "0.5", *extra) == 0
+    assert_same_weights(state(tmp_path / "kept"), state(tmp_path / "recomputed"), tolerance=1e-6)
+    report = json.loads((tmp_path / "recomputed" / "report.json").read_text())
+    assert next(s for s in report["steps"] if s["name"] == "distill")["config"]["recompute_layers"] is True
+
+
 def test_gradual_and_layer_drop_students(model_dir, rte_dir, tmp_path):
     assert distill_cli(model_dir, rte_dir, tmp_path / "g", "--macs", "0.5", "--gradual", "--epochs", "1") == 0
     report = json.loads((tmp_path / "g" / "report.json").read_text())

@@ -60,6 +60,12 @@ def register(subparsers) -> None:
     training.add_argument("--lr", type=number, default=1e-4, help="peak learning rate (default 1e-4)")
     training.add_argument("--train-batch-size", type=positive_int, default=32, help="global batch (default 32)")
     training.add_argument("--gradient-accumulation", type=positive_int, default=1, metavar="N")
+    training.add_argument(
+        "--recompute-layers",
+        action="store_true",
+        help="keep only each student layer's input for backward and recompute the rest there (activation "
+        "checkpointing): the same student in less memory, one more forward pass of it a step",
+    )
     training.add_argument("--max-train-samples", type=positive_int, metavar="N", help="a seeded subset of the training split")
     training.add_argument("--unlabeled-file", metavar="FILE", help="extra text the teacher labels (lines, or a table)")
     training.add_argument(
@@ -118,6 +124,7 @@ def run(args: argparse.Namespace) -> None:
         lr=args.lr,
         batch_size=args.train_batch_size,
         gradient_accumulation=args.gradient_accumulation,
+        recompute_layers=args.recompute_layers,
         max_train_samples=args.max_train_samples,
         unlabeled_file=args.unlabeled_file,
         unlabeled_columns=args.unlabeled_columns,

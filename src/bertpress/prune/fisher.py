@@ -13,19 +13,16 @@ those rows; summing the rows across processes gives every process the whole stat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 
 import torch
-from torch.utils.checkpoint import checkpoint
 from tqdm.auto import tqdm
 
 from ..distributed import processes, sum_across
 from ..errors import BertpressError
 from ..memory import varying_shapes
 from ..models.adapters import Adapter
+from ..models.hooks import recomputed_layers
 from ..models.task_heads import TaskHead
 from .masks import Masks, apply_masks
 
@@ -79,16 +76,3 @@ def collect_mask_gradients(
     grads = [sum_across(store.to(share.device)).cpu() for store in grads]
     return MaskGradients(heads=grads[: len(masks.heads)], neurons=grads[len(masks.heads) :])
 
-
-@contextmanager
-def recomputed_layers(adapter: Adapter) -> Iterator[None]:
-    """Within the block each layer keeps only its input for backward and recomputes the rest there
-    (activation checkpointing; the masks' hooks run again with it, so their gradients are unchanged)."""
-    layers = [adapter.layer(index) for index in range(adapter.num_layers)]
-    for layer in layers:
-        layer.forward = partial(checkpoint, layer.forward, use_reentrant=False)
-    try:
-        yield
-    finally:
-        for layer in layers:
-            del layer.forward  # the instance attribute: the class's forward shows through again

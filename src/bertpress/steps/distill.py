@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -24,6 +24,7 @@ from ..data.unlabeled import load_unlabeled
 from ..distill import DistillWeights, Distiller, check_teacher
 from ..distributed import on_main
 from ..errors import BertpressError
+from ..models.hooks import recomputed_layers
 from ..models.loading import load_config, load_tokenizer
 from ..prune.pipeline import timed
 from ..train.loop import Schedule, make_trainer, on_any_process, train_epoch
@@ -45,6 +46,9 @@ class DistillStep(StepConfig):
     lr: float = 1e-4
     batch_size: int = 32  # the global batch (all processes, all accumulated micro-batches)
     gradient_accumulation: int = 1
+    # Activation checkpointing of the student's layers: a base-size embedder's batch of 32 x 256
+    # tokens holds 10.6 GB for backward without it (benchmarks/RESULTS.md, "bounded memory").
+    recompute_layers: bool = False
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     max_train_samples: int | None = None  # a seeded subset of the training split (caps the steps)
@@ -129,7 +133,8 @@ def run_distill(state: State, config: DistillStep) -> dict:
     done = (first_epoch - 1) * trainer.steps_per_epoch  # a resumed run's finished epochs, or its cap if that ended them
     limit = _StepLimit(config.max_steps, state.training_deadline, trainer.accelerator, taken=min(done, config.max_steps or done))
     try:
-        with _attention_outputs(weights.needs_attention, state.model, teacher):
+        recomputed = recomputed_layers(state.adapter) if config.recompute_layers else nullcontext()
+        with _attention_outputs(weights.needs_attention, state.model, teacher), recomputed:
             for epoch in range(first_epoch, config.epochs + 1):
                 if limit.stopped:
                     break

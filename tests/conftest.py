@@ -260,6 +260,13 @@ def new_inputs(batch_size: int, seq_length: int) -> dict[str, torch.Tensor]:
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
 
 
+def onednn_at_each_call(module: torch.nn.Module) -> list[bool]:
+    """Whether oneDNN was on at each forward call of ``module`` from now on (bertpress.memory)."""
+    seen: list[bool] = []
+    module.register_forward_pre_hook(lambda *_: seen.append(torch.backends.mkldnn.enabled))
+    return seen
+
+
 def pytorch_logits(model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     with torch.no_grad():
         return model(**{name: inputs[name] for name in input_names(model)}).logits

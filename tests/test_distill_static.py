@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import make_tokenizer
 from sentence_transformers import SentenceTransformer
-from test_embeddings import save_embedder_folder, texts
+from test_embeddings import save_embedder_folder, squad_file, texts
 
 from bertpress import api
 from bertpress.cli import main
@@ -111,9 +111,7 @@ def test_with_text_a_token_is_weighted_by_how_often_the_text_uses_it(embedder_di
 
 def test_evaluated_like_any_embedder(embedder_dir, glue_dir, tmp_path):
     assert distill_cli(embedder_dir, tmp_path / "static") == 0
-    squad = tmp_path / "squad.json"
-    paragraphs = [{"context": text, "qas": [{"question": text.split()[0] + " ?"}]} for text in texts(5)]
-    squad.write_text(json.dumps({"data": [{"title": "t", "paragraphs": paragraphs}]}))
+    squad = squad_file(tmp_path)
     result = tmp_path / "retrieval.json"
     args = ["evaluate", "--model", str(tmp_path / "static"), "--task", "squad-retrieval", "--data-file", str(squad)]
     assert main([*args, "--json", str(result)]) == 0

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from conftest import FAST_LATENCY, make_tokenizer, save_tiny_model
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.backend.utils import backend_should_export
-from test_embeddings import save_embedder_folder, texts
+from test_embeddings import save_embedder_folder, squad_file, texts
 
 from bertpress import api
 from bertpress.cli import main
@@ -149,9 +149,7 @@ def test_onnx_graph_feeds_and_outputs_by_name(exports):
 @pytest.mark.parametrize("name", ["openvino-int8", "onnx-fp32"])
 def test_evaluate_runs_an_exported_embedder_folder(name, exports, glue_dir, tmp_path):
     folder, _ = exports(name)
-    squad = tmp_path / "squad.json"
-    paragraphs = [{"context": text, "qas": [{"question": text.split()[0] + " ?"}]} for text in texts(5)]
-    squad.write_text(json.dumps({"data": [{"title": "t", "paragraphs": paragraphs}]}))
+    squad = squad_file(tmp_path)
     for model in (folder, folder / get_backend(name).runtime):  # the sentence-transformers folder, or the subfolder
         result = tmp_path / "retrieval.json"
         assert main(["evaluate", "--model", str(model), "--task", "squad-retrieval", "--data-file", str(squad),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FAST_LATENCY, make_tokenizer, random_sentence, save_tiny_model
+from conftest import FAST_LATENCY, make_tokenizer, onednn_at_each_call, random_sentence, save_tiny_model
 from sentence_transformers import SentenceTransformer
 from transformers import BertConfig, BertModel
 
@@ -43,6 +43,14 @@ def save_embedder_folder(folder: Path, mode: str = "mean", normalize: bool = Tru
 def texts(count: int, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     return [random_sentence(rng) for _ in range(count)]
+
+
+def squad_file(folder: Path) -> Path:
+    """A SQuAD-format file of five paragraphs, each with one question (its first word)."""
+    squad = folder / "squad.json"
+    paragraphs = [{"context": text, "qas": [{"question": text.split()[0] + " ?"}]} for text in texts(5)]
+    squad.write_text(json.dumps({"data": [{"title": "t", "paragraphs": paragraphs}]}))
+    return squad
 
 
 @pytest.fixture
@@ -165,9 +173,7 @@ def test_retrieval_metrics_of_known_ranks():
 
 
 def test_squad_retrieval_and_sts_evaluation(embedder_dir, glue_dir, tmp_path, capsys):
-    squad = tmp_path / "squad.json"
-    paragraphs = [{"context": text, "qas": [{"question": text.split()[0] + " ?"}]} for text in texts(5)]
-    squad.write_text(json.dumps({"data": [{"title": "t", "paragraphs": paragraphs}]}))
+    squad = squad_file(tmp_path)
     result = tmp_path / "retrieval.json"
     args = ["evaluate", "--model", str(embedder_dir), "--task", "squad-retrieval", "--data-file", str(squad)]
     assert main([*args, "--json", str(result)]) == 0
@@ -180,12 +186,9 @@ def test_squad_retrieval_and_sts_evaluation(embedder_dir, glue_dir, tmp_path, ca
 
 
 def test_embedder_scoring_runs_without_onednn_and_leaves_it_on(embedder_dir, glue_dir, tmp_path):
-    squad = tmp_path / "squad.json"
-    paragraphs = [{"context": text, "qas": [{"question": text.split()[0] + " ?"}]} for text in texts(5)]
-    squad.write_text(json.dumps({"data": [{"title": "t", "paragraphs": paragraphs}]}))
+    squad = squad_file(tmp_path)
     model, tokenizer = api.load_embedder(str(embedder_dir)), load_tokenizer(str(embedder_dir))
-    seen = []
-    model.register_forward_pre_hook(lambda *_: seen.append(torch.backends.mkldnn.enabled))
+    seen = onednn_at_each_call(model)
     squad_retrieval(model, tokenizer, squad, progress=False)
     sts_similarity(model, tokenizer, DataSource(data_dir=str(glue_dir)), progress=False)
     assert seen and not any(seen)  # many batch lengths (bertpress.memory)

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from conftest import make_tokenizer, save_tiny_model, tiny_model, tokenizer_for
+from conftest import make_tokenizer, onednn_at_each_call, save_tiny_model, tiny_model, tokenizer_for
 
 from bertpress.cli import main
 from bertpress.data.sources import DataSource, load_split
@@ -44,8 +44,7 @@ def test_batched_evaluation_equals_one_example_at_a_time(family, glue_dir):
 def test_scoring_runs_without_onednn_and_leaves_it_on(glue_dir):
     """Dev batches come in many lengths: oneDNN's per-shape kernels would fragment the heap (bertpress.memory)."""
     task, model, tokenizer = get_task("rte"), tiny_model("bert", 2), tokenizer_for("bert")
-    seen = []
-    model.register_forward_pre_hook(lambda *_: seen.append(torch.backends.mkldnn.enabled))
+    seen = onednn_at_each_call(model)
     evaluate(model, tokenizer, task, load_split(task, "dev", DataSource(data_dir=str(glue_dir))), progress=False)
     assert seen and not any(seen)
     assert torch.backends.mkldnn.enabled

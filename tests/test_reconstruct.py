@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 import torch
-from conftest import tiny_model
+from conftest import onednn_at_each_call, tiny_model
 from test_prune_steps import pruned_masks, random_batches
 
 import bertpress.prune.pipeline as pipeline_module
@@ -247,10 +247,8 @@ def test_every_timed_phase_hands_what_it_freed_back_to_the_system(monkeypatch):
 def test_the_statistics_and_the_refit_run_without_onednn_and_leave_it_as_it_was():
     model = tiny_model("bert")
     adapter = get_adapter(model)
-    seen = []
-    handle = adapter.layer(0).register_forward_pre_hook(lambda *_: seen.append(torch.backends.mkldnn.enabled))
-    with hooks([handle]):
-        collect_mask_gradients(adapter, random_batches(), SequenceClassification(2), progress=False)
-        reconstruct(adapter, pruned_masks(adapter), random_batches(), progress=False)
+    seen = onednn_at_each_call(adapter.layer(0))
+    collect_mask_gradients(adapter, random_batches(), SequenceClassification(2), progress=False)
+    reconstruct(adapter, pruned_masks(adapter), random_batches(), progress=False)
     assert seen and not any(seen)  # its per-shape kernels fragment the heap (bertpress.memory)
     assert torch.backends.mkldnn.enabled

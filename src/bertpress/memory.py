@@ -7,7 +7,7 @@ among activations, leave the C allocator's heap in pieces it keeps: measured on 
 all-MiniLM-L6-v2 (whose layers all differ in width), 8,192 SQuAD texts took the resident size to
 4.6 GB before Fisher began and 5.5 GB during it, against 0.9 and 1.3 GB with oneDNN off, which was
 also 11% faster (RESULTS.md, "Pipeline, layer dropping, bounded memory"); scoring a pruned
-all-mpnet-base-v2 on STS-B and SQuAD retrieval peaked at 7.3 GB, 2.2 GB without. So those loops run
+all-mpnet-base-v2 on STS-B and SQuAD retrieval peaked at 7.3 GB, 2.3 GB without. So those loops run
 with PyTorch's own kernels; anything timed (latency, throughput) keeps PyTorch's defaults, as a
 deployment runs.
 """

@@ -79,7 +79,7 @@ def test_each_loss_term_vanishes_for_a_copy_of_the_teacher_and_widths_may_differ
     copy_of_teacher = Distiller(copy.deepcopy(teacher), teacher, SequenceClassification(2), weights).eval()
     with _attention_outputs(True, teacher, copy_of_teacher.student), torch.no_grad():
         targets = teacher(**batch, output_hidden_states=True, output_attentions=True)
-        _, parts = copy_of_teacher(batch, torch.tensor([0, 1]), targets)
+        _, parts = copy_of_teacher(batch, torch.tensor([0, 1]), targets.logits, targets)
     assert set(parts) == {"logits", "hidden", "attention", "task"}
     assert parts["logits"] < 1e-6 and parts["hidden"] < 1e-10 and parts["attention"] < 1e-6
 
@@ -87,7 +87,8 @@ def test_each_loss_term_vanishes_for_a_copy_of_the_teacher_and_widths_may_differ
                                                      num_attention_heads=4, intermediate_size=64))
     distiller = Distiller(wider, teacher, SequenceClassification(2), DistillWeights(hidden=1.0))
     assert distiller.mapping == [2] and distiller.projection.weight.shape == (32, 48)
-    loss, parts = distiller(batch, torch.tensor([0, 1]), teacher(**batch, output_hidden_states=True))
+    targets = teacher(**batch, output_hidden_states=True)
+    loss, parts = distiller(batch, torch.tensor([0, 1]), targets.logits.detach(), targets)
     loss.backward()
     assert parts["hidden"] > 0 and distiller.projection.weight.grad is not None
 
@@ -159,6 +160,25 @@ def test_gradual_and_layer_drop_students(model_dir, rte_dir, tmp_path):
     assert distill_cli(model_dir, rte_dir, tmp_path / "l", "--drop-layers", "1", "--epochs", "1") == 0
     report = json.loads((tmp_path / "l" / "report.json").read_text())
     assert report["dropped_layers"] == [1] and len(report["heads_per_layer"]) == 2  # alternate: the middle one
+
+
+def test_the_teacher_scores_each_example_once_and_the_student_is_the_same(model_dir, rte_dir, tmp_path, monkeypatch):
+    """Three epochs over two stages of a gradual recipe: the teacher sees each of the 64 examples
+    once; reading its scores back trains the student that running it every time trains."""
+    from bertpress.distill import TeacherScores
+    from bertpress.steps import distill as distill_step
+
+    stored = []
+    original_store = TeacherScores.store
+    monkeypatch.setattr(TeacherScores, "store", lambda self, examples, scores: (
+        stored.extend(examples.tolist()), original_store(self, examples, scores)))
+    arguments = ("--macs", "0.5", "--gradual", "--epochs", "2")
+    assert distill_cli(model_dir, rte_dir, tmp_path / "kept", *arguments) == 0
+    assert sorted(stored) == list(range(64))
+
+    monkeypatch.setattr(distill_step, "_teacher_scores", lambda *args: None)
+    assert distill_cli(model_dir, rte_dir, tmp_path / "every-time", *arguments) == 0
+    assert_same_weights(state(tmp_path / "kept"), state(tmp_path / "every-time"), tolerance=1e-5)
 
 
 def test_a_retraining_free_gradual_prune(model_dir, rte_dir, tmp_path):

@@ -37,6 +37,11 @@ class DistillWeights:
     def needs_attention(self) -> bool:
         return self.attention > 0
 
+    @property
+    def needs_teacher_states(self) -> bool:
+        """Whether a term reads more of the teacher than its scores (which can be kept per example)."""
+        return self.needs_hidden or self.needs_attention
+
 
 def layer_map(student_layers: int, teacher_layers: int) -> list[int]:
     """The teacher layer each student layer imitates: uniform (student layer j of S covers the
@@ -47,8 +52,9 @@ def layer_map(student_layers: int, teacher_layers: int) -> list[int]:
 class Distiller(nn.Module):
     """The student and its projection, as one module whose forward returns the loss.
 
-    The teacher stays outside (no gradients, not wrapped for data parallelism); its outputs come in
-    with the batch. Only the student is kept afterwards.
+    The teacher stays outside (no gradients, not wrapped for data parallelism); its scores come in
+    with the batch (perhaps read back from ``cache.TeacherScores``), and its hidden states and
+    attentions with them when a term needs them. Only the student is kept afterwards.
     """
 
     def __init__(self, student: nn.Module, teacher: nn.Module, task_head: TaskHead, weights: DistillWeights):
@@ -60,11 +66,13 @@ class Distiller(nn.Module):
         self.projection = nn.Linear(student_width, teacher_width) if student_width != teacher_width else nn.Identity()
         self.mapping = layer_map(student.config.num_hidden_layers, teacher.config.num_hidden_layers)
 
-    def forward(self, inputs: dict, labels: torch.Tensor, teacher_outputs) -> tuple[torch.Tensor, dict]:
+    def forward(
+        self, inputs: dict, labels: torch.Tensor, teacher_scores: torch.Tensor, teacher_outputs=None
+    ) -> tuple[torch.Tensor, dict]:
         outputs = self.student(
             **inputs, output_hidden_states=self.weights.needs_hidden, output_attentions=self.weights.needs_attention
         )
-        scores, teacher_scores = self.task_head.scores(outputs), self.task_head.scores(teacher_outputs)
+        scores = self.task_head.scores(outputs)
         mask = inputs["attention_mask"]
         parts = {"logits": self.task_head.soft_losses(scores, teacher_scores, self.weights.temperature, mask).mean()}
         if self.weights.task > 0:

@@ -21,7 +21,7 @@ from datasets import Dataset, concatenate_datasets
 from ..data.sampling import GROUP, sample
 from ..data.tokenize import collator, encode
 from ..data.unlabeled import load_unlabeled
-from ..distill import DistillWeights, Distiller, check_teacher
+from ..distill import DistillWeights, Distiller, TeacherScores, check_teacher
 from ..distributed import on_main
 from ..errors import BertpressError
 from ..models.hooks import recomputed_layers
@@ -120,14 +120,21 @@ def run_distill(state: State, config: DistillStep) -> dict:
     trainer = make_trainer(distiller, schedule, len(dataset))
     device = trainer.accelerator.device
     teacher.to(device).eval()
-    collate = collator(state.tokenizer)
+    collate = _numbered_collate(collator(state.tokenizer))
     weights = config.weights
+    cache = _teacher_scores(state, config, len(dataset))
 
     def compute_loss(module, batch):
-        labels = batch.pop("labels")
+        labels, examples = batch.pop("labels"), batch.pop(EXAMPLE)
+        known = cache.lookup(examples) if cache is not None else None
+        if known is not None:
+            return module(batch, labels, known.to(labels.device))
         with torch.no_grad():
             targets = teacher(**batch, output_hidden_states=weights.needs_hidden, output_attentions=weights.needs_attention)
-        return module(batch, labels, targets)
+        scores = state.task_head.scores(targets).float()
+        if cache is not None:
+            cache.store(examples, scores)
+        return module(batch, labels, scores, targets)
 
     curve, first_epoch = _resume(state, trainer)
     done = (first_epoch - 1) * trainer.steps_per_epoch  # a resumed run's finished epochs, or its cap if that ended them
@@ -185,6 +192,30 @@ class _StepLimit:
         return self.stopped
 
 
+EXAMPLE = "example"  # the batch entry naming each example's row of the training set
+
+
+def _numbered_collate(collate):
+    """``collate``, plus each example's row number (``EXAMPLE``), by which its teacher scores are kept."""
+
+    def collate_numbered(batch_rows: list[dict]) -> dict[str, torch.Tensor]:
+        return {**collate(batch_rows), EXAMPLE: torch.tensor([row[EXAMPLE] for row in batch_rows])}
+
+    return collate_numbered
+
+
+def _teacher_scores(state: State, config: DistillStep, num_examples: int) -> TeacherScores | None:
+    """Where the teacher's scores of this training set are kept: shared by every distill step of
+    the recipe (a gradual recipe's stages) and of its forks (the optimize search's candidates) that
+    read the same teacher on the same text; None where a term needs more of the teacher than its
+    scores, or the scores are per token."""
+    if config.weights.needs_teacher_states or state.task_head.per_token:
+        return None
+    key = (config.teacher, config.max_train_samples, config.seed, config.unlabeled_file, config.unlabeled_columns,
+           config.precision, num_examples)
+    return state.teacher_scores.setdefault(key, TeacherScores(num_examples))
+
+
 def training_set(state: State, config: DistillStep) -> tuple[Dataset, int]:
     """The task's training examples (a seeded subset if capped), then the unlabeled text; and how
     many of them carry labels."""
@@ -194,7 +225,7 @@ def training_set(state: State, config: DistillStep) -> tuple[Dataset, int]:
     label_type = state.workload.label_type
     labeled = state.workload.encode(examples, state.tokenizer, state.max_length)
     if config.unlabeled_file is None:
-        return labeled, len(labeled)
+        return _numbered_rows(labeled), len(labeled)
     labeled = labeled.cast_column("labels", label_type)
     texts = load_unlabeled(config.unlabeled_file, state.workload.task, config.unlabeled_columns)
     texts = texts.add_column("label", [state.task_head.unlabeled] * len(texts))
@@ -202,7 +233,11 @@ def training_set(state: State, config: DistillStep) -> tuple[Dataset, int]:
         first = max(labeled[GROUP]) + 1
         texts = texts.add_column(GROUP, list(range(first, first + len(texts))))
     unlabeled = encode(texts, state.tokenizer, state.max_length).cast_column("labels", label_type)
-    return concatenate_datasets([labeled, unlabeled]), len(labeled)
+    return _numbered_rows(concatenate_datasets([labeled, unlabeled])), len(labeled)
+
+
+def _numbered_rows(dataset: Dataset) -> Dataset:
+    return dataset.add_column(EXAMPLE, list(range(len(dataset))))
 
 
 def _resume(state: State, trainer) -> tuple[list[dict], int]:

@@ -54,6 +54,9 @@ class State:
     judge_static: bool = True  # static int8 keeps in fp32 the layers that lose agreement (off for timing only)
     static_deadline: float | None = None  # a time.perf_counter() reading that fallback must stop by
     training_deadline: float | None = None  # a time.perf_counter() reading that distillation must stop by
+    # The teacher's scores of each training example, per teacher and training set (steps.distill):
+    # kept across steps and shared with forks, as the teacher and the text do not change.
+    teacher_scores: dict = field(default_factory=dict)
     _gradients: MaskGradients | None = None
     _selections: dict = field(default_factory=dict)  # (budget, layer drop allowed) → prune.search.Selection
 

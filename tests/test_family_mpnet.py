@@ -109,6 +109,27 @@ def test_shrinking_after_dropping_layers_keeps_each_layer_its_columns(tmp_path):
         assert (_logits(reloaded) - masked).abs().max() < 1e-5
 
 
+def test_a_pruned_layer_fuses_its_attention_into_the_numbers_of_the_stock_steps(tmp_path):
+    model = _biased_model()
+    adapter = get_adapter(model)
+    shrink(adapter, *_lists(uneven_masks(adapter)))  # heads kept: [1, 3], none, all four
+    attention = adapter.module(adapter.layer_paths(0).attention)
+    assert not attention.training  # shrinking an eval model leaves no dropout switched on
+    # The encoder now hands one row of position bias, broadcast over the batch (the stock one copies it).
+    hidden = torch.zeros(3, 11, model.config.hidden_size)
+    assert model.base_model.encoder.compute_position_bias(hidden).shape == (1, 4, 11, 11)
+    fused = _logits(model)
+    with torch.no_grad():  # asking for the probabilities runs the stock steps instead of the fused kernel
+        stock = model(**_inputs(), output_attentions=True)
+    assert stock.attentions[0].shape == (3, 2, 11, 11)
+    assert (stock.logits - fused).abs().max() < 1e-5 and fused.abs().max() > 0.3
+
+    model.train()
+    torch.manual_seed(0)
+    dropped = model(**_inputs()).logits
+    assert (dropped - fused).abs().max() > 1e-3  # training: the fused kernel applies the dropout too
+
+
 def test_positions_are_numbered_from_two():
     assert usable_positions(tiny_model("mpnet").config) == 128
 
@@ -135,3 +156,13 @@ def test_a_pruned_mpnet_embedder_round_trips_and_sentence_transformers_reads_it(
 
 def _lists(masks: Masks):
     return masks.heads, masks.neurons
+
+
+def test_a_boolean_padding_mask_becomes_the_same_additive_mask():
+    from bertpress.models.modeling_bertpress import _added
+
+    bias = torch.randn(1, 2, 3, 3)
+    attended = torch.tensor([True, True, False]).expand(2, 1, 3, 3)
+    additive = torch.zeros(2, 1, 3, 3).masked_fill(~attended, torch.finfo(torch.float32).min)
+    assert torch.equal(_added(bias, attended), _added(bias, additive))
+    assert torch.equal(_added(None, attended), additive) and _added(bias, None) is bias

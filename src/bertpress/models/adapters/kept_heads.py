@@ -16,6 +16,7 @@ class KeptHeadsAdapter(Adapter):
         attention = self.module(path)
         current = attention.kept_heads if isinstance(attention, KeptHeads) else range(self.config.num_attention_heads)
         self.base.set_submodule(path, with_kept_heads(attention, self.config, [current[i] for i in kept]))
+        self.module(path).adapt_base_model(self.base)
 
     def spec_entries(self) -> dict:
         paths = [self.layer_paths(index).attention for index in range(self.num_layers)]

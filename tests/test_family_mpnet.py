@@ -157,12 +157,3 @@ def test_a_pruned_mpnet_embedder_round_trips_and_sentence_transformers_reads_it(
 def _lists(masks: Masks):
     return masks.heads, masks.neurons
 
-
-def test_a_boolean_padding_mask_becomes_the_same_additive_mask():
-    from bertpress.models.modeling_bertpress import _added
-
-    bias = torch.randn(1, 2, 3, 3)
-    attended = torch.tensor([True, True, False]).expand(2, 1, 3, 3)
-    additive = torch.zeros(2, 1, 3, 3).masked_fill(~attended, torch.finfo(torch.float32).min)
-    assert torch.equal(_added(bias, attended), _added(bias, additive))
-    assert torch.equal(_added(None, attended), additive) and _added(bias, None) is bias

@@ -104,11 +104,8 @@ class SharedBiasMPNetEncoder(MPNetEncoder):
 
 
 def _added(bias: torch.Tensor | None, mask: torch.Tensor | None) -> torch.Tensor | None:
-    """The additive attention mask made of a position bias and a padding mask (additive, or True
-    where attended), either possibly absent."""
-    if mask is not None and mask.dtype == torch.bool:
-        mask = torch.zeros(mask.shape, dtype=bias.dtype if bias is not None else torch.float32,
-                           device=mask.device).masked_fill(~mask, torch.finfo(torch.float32).min)
+    """The additive attention mask made of a position bias and an additive padding mask (what
+    MPNet's model hands its layers, as the stock layer adds it), either possibly absent."""
     if bias is None or mask is None:
         return mask if bias is None else bias
     return bias + mask

@@ -82,6 +82,28 @@ def test_bench_times_the_dense_model_its_report_names_beside_it(folders, tmp_pat
     assert "vs fastest dense" in capsys.readouterr().out
 
 
+def test_bench_times_the_dense_model_it_is_given_instead_of_the_one_its_report_names(folders, tmp_path):
+    compressed = tmp_path / "compressed"
+    compressed.mkdir()
+    save_model(folders["model"], None, compressed)
+    (compressed / "report.json").write_text(json.dumps({"report": "compress", "model": str(tmp_path / "step")}))
+    result = bench_json(compressed, tmp_path / "bench.json", "--batch-sizes", "2", "--backends", "torch-fp32",
+                        "--dense", str(folders["torch"]))
+    assert result["dense_model"] == str(folders["torch"])
+    assert {(row["model"], row["backend"]) for row in result["results"]} == {("model", "torch-fp32"), ("dense", "torch-fp32")}
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--dense", "FOLDER"], "a dense model to time beside the model needs --backends"),
+    (["--backends", "torch-fp32", "--dense", "nowhere/at/all"], "model folder not found: nowhere/at/all"),
+])
+def test_bench_refuses_a_dense_model_it_cannot_time(folders, tmp_path, capsys, options, message):
+    options = [str(folders["torch"]) if option == "FOLDER" else option for option in options]
+    argv = ["bench", "--model", str(folders["torch"]), "--seq-length", "16", *options]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == f"bertpress bench: error: {message}"
+
+
 def test_bench_runs_an_onnx_export(folders, tmp_path):
     backends = "onnx-fp32,onnx-int8"
     result = bench_json(folders["onnx"], tmp_path / "bench.json", "--batch-sizes", "3", "--backends", backends)

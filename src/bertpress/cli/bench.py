@@ -35,6 +35,11 @@ def register(subparsers) -> None:
         help=f"backends to compare, from {','.join(BACKEND_NAMES)}; ONNX files are made on the fly",
     )
     parser.add_argument(
+        "--dense", metavar="MODEL",
+        help="the dense model to time beside it, with --backends (default the one the folder's report.json names: "
+        "for a model made in several commands, the last command's input)",
+    )
+    parser.add_argument(
         "--min-time", type=float, default=1.0, metavar="SECONDS", help="timing per measurement (default 1)"
     )
     add_embedding_text_options(
@@ -59,6 +64,7 @@ def run(args: argparse.Namespace) -> None:
         backends=args.backends,
         min_run_time=args.min_time,
         embedding=embedding_setup(args, calibrates=calibrated),
+        dense=args.dense,
     )
     emit(args, report)
 

@@ -25,7 +25,7 @@ TASK_LENGTHS = ", ".join(
 # The options that name something a command reads: its --json FILE may be neither one nor inside one.
 INPUT_OPTIONS = (
     "model", "teacher", "data_dir", "train_file", "dev_file", "text_file", "unlabeled_file", "data_file", "recipe",
-    "resume",
+    "resume", "dense",
 )
 
 

@@ -110,11 +110,15 @@ def bench(
     min_run_time: float = 1.0,
     progress: bool = True,
     embedding: EmbeddingSetup | None = None,
+    dense: str | None = None,
 ) -> BenchReport:
     """Measure the model folder ``model``; with ``backends``, one row per backend and batch size,
     all the models of a batch size timed in turn; and when the folder's report.json names the
     dense model it was made from (and that model is at hand), the dense model on fp32 PyTorch and
     on each of ``backends`` too, with speedups against it.
+
+    ``dense``: the dense model to time beside it instead (a model made in several commands names
+    only the last one's input in its report, not the original).
 
     ``embedding``: ``model`` is a sentence embedder (pooling included in what is timed); its static
     int8 backends are calibrated on ``embedding``'s text."""
@@ -122,13 +126,16 @@ def bench(
     threads = threads or torch.get_num_threads()
     latency = LatencySetting(seq_length=seq_length, device=device, threads=threads, min_run_time=min_run_time)
     workload = None if embedding is None else EmbeddingWorkload(embedding)
+    if dense is not None and backends is None:
+        raise BertpressError("a dense model to time beside the model needs --backends")
+    if dense is not None:
+        resolve_model(dense)  # a missing folder fails here, before any timing
     loaded = _load(model, workload)
-    dense = None
     if backends is None:
         results = bench_rows([Subject(loaded)], batch_sizes, latency)
     else:
         _check_backends(loaded, backends)
-        dense = _dense_model_of(model)
+        dense = dense or _dense_model_of(model)
         with tempfile.TemporaryDirectory(prefix="bertpress-bench-") as workdir:
             label = None if dense is None else "model"
             subjects = _subjects(loaded, backends, Path(workdir), latency, label, progress, _text(workload, model, backends))

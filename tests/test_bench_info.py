@@ -83,10 +83,11 @@ def test_bench_times_the_dense_model_its_report_names_beside_it(folders, tmp_pat
 
 
 def test_bench_times_the_dense_model_it_is_given_instead_of_the_one_its_report_names(folders, tmp_path):
-    compressed = tmp_path / "compressed"
-    compressed.mkdir()
-    save_model(folders["model"], None, compressed)
-    (compressed / "report.json").write_text(json.dumps({"report": "compress", "model": str(tmp_path / "step")}))
+    compressed, step = tmp_path / "compressed", tmp_path / "step"  # step: the last command's input, at hand
+    for folder in (compressed, step):
+        folder.mkdir()
+        save_model(folders["model"], None, folder)
+    (compressed / "report.json").write_text(json.dumps({"report": "compress", "model": str(step)}))
     result = bench_json(compressed, tmp_path / "bench.json", "--batch-sizes", "2", "--backends", "torch-fp32",
                         "--dense", str(folders["torch"]))
     assert result["dense_model"] == str(folders["torch"])

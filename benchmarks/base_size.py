@@ -186,6 +186,8 @@ def unseen_text(use: str, teacher: str, shared: Path) -> list[Path]:
     train = load_split(get_task(use), "train", api.DataSource(data_dir=str(shared / "data" / "glue")))
     if "text_b" in train.column_names:
         raise SystemExit(f"{use}: the unseen-text chains are for single-sentence tasks (one line per example)")
+    if not trained.get("max_train_samples"):
+        raise SystemExit(f"{use}: the teacher trained on the whole split: no training sentences it never saw")
     # As data.sampling.sample draws a seeded subset: the first N of a seeded shuffle (finetune's seed 0).
     sentences = train.shuffle(seed=trained.get("seed", 0), keep_in_memory=True)["text_a"]
     unseen = sentences[trained["max_train_samples"]:]
@@ -198,13 +200,13 @@ def unseen_text(use: str, teacher: str, shared: Path) -> list[Path]:
 def compress_chain(use: str, teacher: str, method: str, ratio: float, args, shared: Path, output: Path) -> dict:
     """A chain of CHAINS: its start made first when missing, then each round a `bertpress distill`."""
     start_method, dropped, rounds = CHAINS[method]
+    chunks = unseen_text(use, teacher, shared)  # first: a task without unseen sentences fails before any work
     start = cache(use, start_method, ratio, args.num_samples, args.seed) if start_method else cache(
         use, *CHAIN_START, args.num_samples)
     if not start.is_dir():
         made = (compress_chain(use, teacher, start_method, ratio, args, shared, start) if start_method else
                 compress(use, teacher, CHAIN_START[0], CHAIN_START[1], args.num_samples, args.distill_epochs, shared, start))
         print(f"{use}: made the chain's start {start.name} in {made['wall_s']:.0f} s", flush=True)
-    chunks = unseen_text(use, teacher, shared)
     subset = MPNET_RECIPES[use][1]["max_train_samples"]
     made, model = [], start
     for index, (epochs, lr, chunk) in enumerate(rounds):

@@ -156,4 +156,3 @@ def test_a_pruned_mpnet_embedder_round_trips_and_sentence_transformers_reads_it(
 
 def _lists(masks: Masks):
     return masks.heads, masks.neurons
-

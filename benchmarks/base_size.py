@@ -29,6 +29,9 @@ ratio of the dense MACs and distils two rounds of 2 epochs on the teacher's 8,00
 sentences it never saw (written once beside the kept models); ``unseen-layers5`` drops the top layer of
 the ``unseen-layers6`` cell of the same ratio (made first when missing; the MACs ratio column gives
 what is left) and distils two more rounds: the recipe of RESULTS.md's "Six layers instead of twelve".
+A pair task's teacher saw its whole split, so its chains distil on the split's sentences paired anew
+(each with its nearest others by the dense MiniLM embedder, and one at random; 16,000 pairs a round),
+at lower rates for STS-B's regression.
 
 Each compression runs as the command line a user would type, under ``/usr/bin/time -v``: its wall
 time, each phase's seconds (the report's) and its peak resident memory are what is recorded, not
@@ -56,6 +59,7 @@ import tempfile
 from pathlib import Path
 
 import matplotlib
+import torch
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -67,7 +71,7 @@ from teachers import MPNET_RECIPES, teacher_dir  # noqa: E402
 from bertpress import api  # noqa: E402
 from bertpress.data.sources import load_split  # noqa: E402
 from bertpress.data.tasks import get_task  # noqa: E402
-from bertpress.measure.embeddings import squad_retrieval, sts_similarity  # noqa: E402
+from bertpress.measure.embeddings import embed, squad_retrieval, sts_similarity  # noqa: E402
 from bertpress.models.loading import load_tokenizer  # noqa: E402
 
 STORE = RESULTS.with_name("base_size.json")
@@ -96,7 +100,12 @@ CHAINS = {
     "unseen-layers5": ("unseen-layers6", 1, ((2, 1e-4, 2), (2, 5e-5, 0))),
 }
 CHAIN_START = ("prune-gradual", 0.35)
-UNSEEN_CHUNK = 24_000
+# A chain's rates for a task where SST-2's are too high: STS-B's regression (DISTILL_LR's note).
+CHAIN_LRS = {"stsb": {1e-4: 5e-5, 5e-5: 3e-5}}
+# Lines of unseen text a round distils on: single sentences, or pairs (about twice as long).
+UNSEEN_CHUNK = (24_000, 16_000)
+# Each training sentence of a pair task is paired anew with this many nearest others (``repaired``).
+REPAIR_NEIGHBOURS = 4
 
 
 def cache(use: str, method: str, ratio: float, num_samples: int, seed: int = 0) -> Path:
@@ -177,24 +186,58 @@ def run_command(command: list[str], output: Path) -> dict:
 
 
 def unseen_text(use: str, teacher: str, shared: Path) -> list[Path]:
-    """The training sentences ``teacher`` was not fine-tuned on, in chunks of UNSEEN_CHUNK lines (the
-    last one filled up from the first), written once beside the kept models."""
+    """Training text ``teacher`` never labelled, in chunks of UNSEEN_CHUNK lines (the last one filled up
+    from the first), written once beside the kept models: for a single-sentence task the sentences past
+    its teacher's subset, for a pair task its training sentences paired anew (``repaired``)."""
     chunks = [kept_models_dir("base_size") / f"{use}-unseen-{index}.txt" for index in range(3)]
     if all(chunk.is_file() for chunk in chunks):
         return chunks
     trained = json.loads((Path(teacher) / "teacher.json").read_text())
     train = load_split(get_task(use), "train", api.DataSource(data_dir=str(shared / "data" / "glue")))
-    if "text_b" in train.column_names:
-        raise SystemExit(f"{use}: the unseen-text chains are for single-sentence tasks (one line per example)")
-    if not trained.get("max_train_samples"):
+    pairs = "text_b" in train.column_names
+    if pairs:
+        unseen = repaired(train)
+    elif trained.get("max_train_samples"):
+        # As data.sampling.sample draws a seeded subset: the first N of a seeded shuffle (finetune's seed 0).
+        sentences = train.shuffle(seed=trained.get("seed", 0), keep_in_memory=True)["text_a"]
+        unseen = [text.strip() for text in sentences[trained["max_train_samples"]:]]
+    else:
         raise SystemExit(f"{use}: the teacher trained on the whole split: no training sentences it never saw")
-    # As data.sampling.sample draws a seeded subset: the first N of a seeded shuffle (finetune's seed 0).
-    sentences = train.shuffle(seed=trained.get("seed", 0), keep_in_memory=True)["text_a"]
-    unseen = sentences[trained["max_train_samples"]:]
-    unseen += unseen[: len(chunks) * UNSEEN_CHUNK - len(unseen)]
+    size = UNSEEN_CHUNK[pairs]
+    unseen += unseen[: len(chunks) * size - len(unseen)]
     for index, chunk in enumerate(chunks):
-        chunk.write_text("".join(f"{text.strip()}\n" for text in unseen[index * UNSEEN_CHUNK:(index + 1) * UNSEEN_CHUNK]))
+        chunk.write_text("".join(f"{text}\n" for text in unseen[index * size:(index + 1) * size]))
     return chunks
+
+
+def repaired(train) -> list[str]:
+    """A pair task's training sentences in pairs its split does not have, one per line with a tab between:
+    each sentence with its REPAIR_NEIGHBOURS nearest others by the dense MiniLM embedder, and one drawn at
+    random so that unrelated pairs are there too (AugSBERT's sampling, Thakur et al. 2021: the teacher
+    scores pairs like the task's, of every degree of likeness, rather than the split's few)."""
+    firsts, seconds = ([" ".join(text.split()) for text in train[column]] for column in ("text_a", "text_b"))
+    sentences = sorted(set(firsts + seconds))  # one space between words: no tab inside, none at the ends
+    known = {frozenset(pair) for pair in zip(firsts, seconds)}
+    model = api.load_embedder("minilm")
+    embeddings = torch.nn.functional.normalize(
+        embed(model, load_tokenizer("minilm"), sentences, desc="pairing anew"), dim=-1)
+    generator = torch.Generator().manual_seed(0)
+    partners = []
+    for start in range(0, len(sentences), 1024):
+        likeness = embeddings[start:start + 1024] @ embeddings.T
+        likeness[torch.arange(likeness.shape[0]), torch.arange(start, start + likeness.shape[0])] = -2  # not itself
+        nearest = likeness.topk(REPAIR_NEIGHBOURS, dim=-1).indices
+        drawn = torch.randint(len(sentences), (likeness.shape[0], 1), generator=generator)
+        partners += torch.cat([nearest, drawn], dim=-1).tolist()
+    pairs, seen = [], set(known)
+    for index, others in enumerate(partners):
+        for other in others:
+            pair = frozenset((sentences[index], sentences[other]))
+            if len(pair) == 2 and pair not in seen:
+                seen.add(pair)
+                pairs.append(f"{sentences[index]}\t{sentences[other]}")
+    order = torch.randperm(len(pairs), generator=generator).tolist()
+    return [pairs[index] for index in order]
 
 
 def compress_chain(use: str, teacher: str, method: str, ratio: float, args, shared: Path, output: Path) -> dict:
@@ -207,15 +250,17 @@ def compress_chain(use: str, teacher: str, method: str, ratio: float, args, shar
         made = (compress_chain(use, teacher, start_method, ratio, args, shared, start) if start_method else
                 compress(use, teacher, CHAIN_START[0], CHAIN_START[1], args.num_samples, args.distill_epochs, shared, start))
         print(f"{use}: made the chain's start {start.name} in {made['wall_s']:.0f} s", flush=True)
-    subset = MPNET_RECIPES[use][1]["max_train_samples"]
+    subset = MPNET_RECIPES[use][1].get("max_train_samples")
     made, model = [], start
     for index, (epochs, lr, chunk) in enumerate(rounds):
+        lr = CHAIN_LRS.get(use, {}).get(lr, lr)
         folder = output if index == len(rounds) - 1 else output.with_name(f"{output.name}-round{index + 1}")
         first = ["--drop-layers", str(dropped), "--layer-strategy", "top"] if index == 0 else []
         if index == 0 and start_method is None:
             first += ["--macs", f"{ratio / CHAIN_START[1]:.3f}"]
         command = ["distill", "--model", str(model), "--teacher", teacher, *first, "--epochs", str(epochs), "--lr", str(lr),
-                   "--max-train-samples", str(subset), "--unlabeled-file", str(chunks[chunk]), *use_options(use, shared),
+                   *(["--max-train-samples", str(subset)] if subset else []), "--unlabeled-file", str(chunks[chunk]),
+                   *use_options(use, shared),
                    "--num-samples", str(args.num_samples), "--seed", str(args.seed)]
         made.append(run_command(command, folder))
         print(f"{use} {method} round {index + 1}: {made[-1]['wall_s']:.0f} s", flush=True)

@@ -104,8 +104,8 @@ CHAIN_START = ("prune-gradual", 0.35)
 CHAIN_LRS = {"stsb": {1e-4: 5e-5, 5e-5: 3e-5}}
 # Lines of unseen text a round distils on: single sentences, or pairs (about twice as long).
 UNSEEN_CHUNK = (24_000, 16_000)
-# Each training sentence of a pair task is paired anew with this many nearest others (``repaired``).
-REPAIR_NEIGHBOURS = 4
+# Each training sentence of a pair task is paired anew with this many nearest others (``paired_anew``).
+NEW_PAIR_NEIGHBOURS = 4
 
 
 def cache(use: str, method: str, ratio: float, num_samples: int, seed: int = 0) -> Path:
@@ -188,7 +188,7 @@ def run_command(command: list[str], output: Path) -> dict:
 def unseen_text(use: str, teacher: str, shared: Path) -> list[Path]:
     """Training text ``teacher`` never labelled, in chunks of UNSEEN_CHUNK lines (the last one filled up
     from the first), written once beside the kept models: for a single-sentence task the sentences past
-    its teacher's subset, for a pair task its training sentences paired anew (``repaired``)."""
+    its teacher's subset, for a pair task its training sentences paired anew (``paired_anew``)."""
     chunks = [kept_models_dir("base_size") / f"{use}-unseen-{index}.txt" for index in range(3)]
     if all(chunk.is_file() for chunk in chunks):
         return chunks
@@ -196,7 +196,7 @@ def unseen_text(use: str, teacher: str, shared: Path) -> list[Path]:
     train = load_split(get_task(use), "train", api.DataSource(data_dir=str(shared / "data" / "glue")))
     pairs = "text_b" in train.column_names
     if pairs:
-        unseen = repaired(train)
+        unseen = paired_anew(train)
     elif trained.get("max_train_samples"):
         # As data.sampling.sample draws a seeded subset: the first N of a seeded shuffle (finetune's seed 0).
         sentences = train.shuffle(seed=trained.get("seed", 0), keep_in_memory=True)["text_a"]
@@ -205,14 +205,16 @@ def unseen_text(use: str, teacher: str, shared: Path) -> list[Path]:
         raise SystemExit(f"{use}: the teacher trained on the whole split: no training sentences it never saw")
     size = UNSEEN_CHUNK[pairs]
     unseen += unseen[: len(chunks) * size - len(unseen)]
-    for index, chunk in enumerate(chunks):
-        chunk.write_text("".join(f"{text}\n" for text in unseen[index * size:(index + 1) * size]))
+    for index, chunk in enumerate(chunks):  # whole or not at all: a file that is there is read as done
+        partial = chunk.with_name(chunk.name + ".partial")
+        partial.write_text("".join(f"{text}\n" for text in unseen[index * size:(index + 1) * size]))
+        partial.replace(chunk)
     return chunks
 
 
-def repaired(train) -> list[str]:
+def paired_anew(train) -> list[str]:
     """A pair task's training sentences in pairs its split does not have, one per line with a tab between:
-    each sentence with its REPAIR_NEIGHBOURS nearest others by the dense MiniLM embedder, and one drawn at
+    each sentence with its NEW_PAIR_NEIGHBOURS nearest others by the dense MiniLM embedder, and one drawn at
     random so that unrelated pairs are there too (AugSBERT's sampling, Thakur et al. 2021: the teacher
     scores pairs like the task's, of every degree of likeness, rather than the split's few)."""
     firsts, seconds = ([" ".join(text.split()) for text in train[column]] for column in ("text_a", "text_b"))
@@ -226,7 +228,7 @@ def repaired(train) -> list[str]:
     for start in range(0, len(sentences), 1024):
         likeness = embeddings[start:start + 1024] @ embeddings.T
         likeness[torch.arange(likeness.shape[0]), torch.arange(start, start + likeness.shape[0])] = -2  # not itself
-        nearest = likeness.topk(REPAIR_NEIGHBOURS, dim=-1).indices
+        nearest = likeness.topk(NEW_PAIR_NEIGHBOURS, dim=-1).indices
         drawn = torch.randint(len(sentences), (likeness.shape[0], 1), generator=generator)
         partners += torch.cat([nearest, drawn], dim=-1).tolist()
     pairs, seen = [], set(known)

@@ -219,7 +219,7 @@ def paired_anew(train) -> list[str]:
     scores pairs like the task's, of every degree of likeness, rather than the split's few)."""
     firsts, seconds = ([" ".join(text.split()) for text in train[column]] for column in ("text_a", "text_b"))
     sentences = sorted(set(firsts + seconds))  # one space between words: no tab inside, none at the ends
-    known = {frozenset(pair) for pair in zip(firsts, seconds)}
+    seen = {frozenset(pair) for pair in zip(firsts, seconds)}  # the split's own pairs, then each one made
     model = api.load_embedder("minilm")
     embeddings = torch.nn.functional.normalize(
         embed(model, load_tokenizer("minilm"), sentences, desc="pairing anew"), dim=-1)
@@ -231,7 +231,7 @@ def paired_anew(train) -> list[str]:
         nearest = likeness.topk(NEW_PAIR_NEIGHBOURS, dim=-1).indices
         drawn = torch.randint(len(sentences), (likeness.shape[0], 1), generator=generator)
         partners += torch.cat([nearest, drawn], dim=-1).tolist()
-    pairs, seen = [], set(known)
+    pairs = []
     for index, others in enumerate(partners):
         for other in others:
             pair = frozenset((sentences[index], sentences[other]))

@@ -4,7 +4,8 @@ a sentence embedder and its fine-tuned teachers, compressed on this machine; wri
     python benchmarks/base_size.py [--shared DIR] [--models embedder,stsb,mrpc,sst2]
                                    [--ratios 0.7,0.5,0.35,0.25]
                                    [--methods prune,prune-floor0.25,prune-gradual,gradual-distill,distill,distill-drop6,
-                                              unseen-layers6,unseen-layers5,unseen-layers6-once,unseen-layers5-once]
+                                              unseen-layers6,unseen-layers5,unseen-layers6-once,unseen-layers5-once,
+                                              unseen-layers5-first]
                                    [--num-samples 512] [--distill-epochs 2] [--seed 0] [--note TEXT]
                                    [--backends torch-fp32,openvino-int8]
                                    [--retime]
@@ -29,7 +30,8 @@ ratio of the dense MACs and distils two rounds of 2 epochs on the teacher's 8,00
 sentences it never saw (written once beside the kept models); ``unseen-layers5`` drops the top layer of
 the ``unseen-layers6`` cell of the same ratio (made first when missing; the MACs ratio column gives
 what is left) and distils two more rounds: the recipe of RESULTS.md's "Six layers instead of twelve";
-``unseen-layers6-once`` and ``unseen-layers5-once`` are the same chains with their first round only.
+``unseen-layers6-once`` and ``unseen-layers5-once`` are the same chains with their first round only,
+``unseen-layers5-first`` is ``unseen-layers5``'s first round only (from the two-round six layers).
 A pair task's teacher saw its whole split, so its chains distil on the split's sentences paired anew
 (each with its nearest others by the dense MiniLM embedder, and one at random; 16,000 pairs a round),
 at lower rates for STS-B's regression.
@@ -103,6 +105,7 @@ CHAINS = {
     # MRPC's six-layer one 0.98 (four dev pairs of 408).
     "unseen-layers6-once": (None, 6, ((2, 1e-4, 0),)),
     "unseen-layers5-once": ("unseen-layers6-once", 1, ((2, 1e-4, 2),)),
+    "unseen-layers5-first": ("unseen-layers6", 1, ((2, 1e-4, 2),)),  # unseen-layers5's first round only
 }
 CHAIN_START = ("prune-gradual", 0.35)
 # A chain's rates for a task where SST-2's are too high: STS-B's regression (DISTILL_LR's note).

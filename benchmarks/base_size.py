@@ -195,8 +195,8 @@ def run_command(command: list[str], output: Path) -> dict:
 
 def unseen_text(use: str, teacher: str, shared: Path) -> list[Path]:
     """Training text ``teacher`` never labelled, in chunks of UNSEEN_CHUNK lines (the last one filled up
-    from the first as far as there are lines: with fewer than one and a half chunks' worth the chunks
-    overlap and the last is short), written once beside the kept models: for a single-sentence task the sentences past
+    from the first, the later ones overlapping and the last short where there are fewer than one and a half
+    chunks' worth), written once beside the kept models: for a single-sentence task the sentences past
     its teacher's subset, for a pair task its training sentences paired anew (``paired_anew``)."""
     chunks = [kept_models_dir("base_size") / f"{use}-unseen-{index}.txt" for index in range(3)]
     if all(chunk.is_file() for chunk in chunks):
